@@ -1,0 +1,3 @@
+from crnn_ocr.cli import main
+
+main()

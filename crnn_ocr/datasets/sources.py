@@ -1,0 +1,257 @@
+"""Labelled image sources on disk: LMDB (CRNN layout), folders with labels.tsv, and .gt.txt pairs.
+
+A source gives, for index i (0-based), the encoded image bytes and the label. `open_source(path)` picks the
+reader from what the path holds; several paths make one `ConcatSource`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import unicodedata
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import lmdb
+import numpy as np
+from PIL import Image
+
+from crnn_ocr.errors import DatasetError
+from crnn_ocr.imageio import IMAGE_SUFFIXES
+
+SIZES_KEY = b"crnn_ocr-sizes"
+
+
+class Source:
+    """Base: a sequence of (image bytes, label) pairs."""
+
+    name: str = ""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def image_bytes(self, i: int) -> bytes:
+        raise NotImplementedError
+
+    def label(self, i: int) -> str:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[tuple[bytes, str]]:
+        for i in range(len(self)):
+            yield self.image_bytes(i), self.label(i)
+
+    def labels(self) -> list[str]:
+        return [self.label(i) for i in range(len(self))]
+
+    def sizes(self) -> np.ndarray:
+        """(N, 2) array of (width, height) read from image headers (no full decode)."""
+        out = np.zeros((len(self), 2), dtype=np.int32)
+        for i in range(len(self)):
+            out[i] = header_size(self.image_bytes(i))
+        return out
+
+
+def header_size(data: bytes) -> tuple[int, int]:
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.size
+    except Exception:  # noqa: BLE001  - a corrupt entry: size unknown, reported when decoded
+        return (0, 0)
+
+
+_ENVS: dict[str, tuple[int, lmdb.Environment]] = {}
+
+
+def shared_env(path: Path) -> lmdb.Environment:
+    """One read-only environment per LMDB and process (LMDB forbids opening one twice, or using one across fork)."""
+    key = str(path.resolve())
+    pid = os.getpid()
+    cached = _ENVS.get(key)
+    if cached is None or cached[0] != pid:
+        env = lmdb.open(key, readonly=True, lock=False, readahead=False, meminit=False, max_readers=64)
+        _ENVS[key] = (pid, env)
+        return env
+    return cached[1]
+
+
+def release_env(path: Path) -> None:
+    cached = _ENVS.pop(str(path.resolve()), None)
+    if cached is not None and cached[0] == os.getpid():
+        cached[1].close()
+
+
+class LmdbSource(Source):
+    """An LMDB in the CRNN / deep-text-recognition-benchmark layout: num-samples, image-%09d, label-%09d (1-based).
+
+    The environment is shared per process and reopened after a fork.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.name = self.path.name
+        if not (self.path / "data.mdb").is_file():
+            raise DatasetError(f"{self.path}: not an LMDB folder (no data.mdb)")
+        try:
+            with shared_env(self.path).begin() as txn:
+                raw = txn.get(b"num-samples")
+                first = txn.get(b"image-000000001")
+                sizes = txn.get(SIZES_KEY)
+        except lmdb.Error as e:
+            raise DatasetError(f"{self.path}: broken LMDB ({e})") from e
+        if raw is None:
+            raise DatasetError(f"{self.path}: LMDB lacks 'num-samples': not in the CRNN layout")
+        try:
+            self.n = int(raw.decode("ascii").strip())
+        except (UnicodeDecodeError, ValueError) as e:
+            raise DatasetError(f"{self.path}: 'num-samples' is not a number ({raw[:20]!r})") from e
+        if self.n < 0 or (self.n > 0 and first is None):
+            raise DatasetError(f"{self.path}: LMDB says {self.n} samples but has no image-000000001")
+        self._sizes = np.frombuffer(sizes, dtype="<u2").reshape(-1, 2).astype(np.int32) if sizes else None
+        if self._sizes is not None and len(self._sizes) != self.n:
+            self._sizes = None
+
+    def _txn_get(self, key: bytes) -> bytes | None:
+        with shared_env(self.path).begin() as txn:
+            return txn.get(key)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _get(self, kind: str, i: int) -> bytes:
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        value = self._txn_get(f"{kind}-{i + 1:09d}".encode())
+        if value is None:
+            raise DatasetError(f"{self.path}: missing {kind}-{i + 1:09d}")
+        return value
+
+    def image_bytes(self, i: int) -> bytes:
+        return self._get("image", i)
+
+    def label(self, i: int) -> str:
+        try:
+            return unicodedata.normalize("NFC", self._get("label", i).decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise DatasetError(f"{self.path}: label-{i + 1:09d} is not UTF-8") from e
+
+    def sizes(self) -> np.ndarray:
+        return self._sizes if self._sizes is not None else super().sizes()
+
+
+class FileListSource(Source):
+    """Image files with labels: from a labels.tsv (`relative/path<TAB>text`) or from `.gt.txt` pairs."""
+
+    def __init__(self, root: Path, entries: list[tuple[Path, str]], name: str):
+        self.root = root
+        self.entries = entries
+        self.name = name
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def image_bytes(self, i: int) -> bytes:
+        path = self.entries[i][0]
+        try:
+            return path.read_bytes()
+        except OSError as e:
+            raise DatasetError(f"{path}: cannot read ({e.strerror})") from e
+
+    def image_path(self, i: int) -> Path:
+        return self.entries[i][0]
+
+    def label(self, i: int) -> str:
+        return self.entries[i][1]
+
+    @classmethod
+    def from_tsv(cls, tsv: Path) -> FileListSource:
+        root = tsv.parent
+        entries: list[tuple[Path, str]] = []
+        try:
+            lines = tsv.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise DatasetError(f"{tsv}: cannot read labels ({e})") from e
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            if "\t" not in line:
+                raise DatasetError(f"{tsv}:{n}: expected 'path<TAB>text'")
+            rel, text = line.split("\t", 1)
+            entries.append((root / rel, unicodedata.normalize("NFC", text)))
+        missing = [str(p) for p, _ in entries if not p.is_file()]
+        if missing:
+            raise DatasetError(f"{tsv}: {len(missing)} listed image(s) missing, e.g. {missing[0]}")
+        return cls(root, entries, root.name if tsv.name == "labels.tsv" else tsv.stem)
+
+    @classmethod
+    def from_gt_pairs(cls, folder: Path) -> FileListSource:
+        entries: list[tuple[Path, str]] = []
+        for gt in sorted(folder.rglob("*.gt.txt")):
+            stem = gt.name[: -len(".gt.txt")]
+            image = next((gt.with_name(stem + s) for s in IMAGE_SUFFIXES if gt.with_name(stem + s).is_file()), None)
+            if image is None:
+                raise DatasetError(f"{gt}: no image beside it ({stem}.png, .jpg, ...)")
+            try:
+                text = gt.read_text(encoding="utf-8").rstrip("\r\n")
+            except (OSError, UnicodeDecodeError) as e:
+                raise DatasetError(f"{gt}: cannot read ({e})") from e
+            entries.append((image, unicodedata.normalize("NFC", text)))
+        return cls(folder, entries, folder.name)
+
+
+class ConcatSource(Source):
+    def __init__(self, sources: Sequence[Source]):
+        self.sources = list(sources)
+        self.offsets = np.cumsum([0] + [len(s) for s in self.sources])
+        self.name = "+".join(s.name for s in self.sources)
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def _locate(self, i: int) -> tuple[Source, int]:
+        k = int(np.searchsorted(self.offsets, i, side="right")) - 1
+        return self.sources[k], i - int(self.offsets[k])
+
+    def image_bytes(self, i: int) -> bytes:
+        s, j = self._locate(i)
+        return s.image_bytes(j)
+
+    def label(self, i: int) -> str:
+        s, j = self._locate(i)
+        return s.label(j)
+
+    def sizes(self) -> np.ndarray:
+        return np.concatenate([s.sizes() for s in self.sources]) if self.sources else np.zeros((0, 2), np.int32)
+
+
+def open_source(path: str | Path) -> Source:
+    """Open a dataset by what it holds: LMDB folder, folder of LMDBs, labels.tsv (file or in folder), .gt.txt pairs."""
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"{path}: no such dataset")
+    if path.is_file():
+        if path.suffix in (".tsv", ".txt"):
+            return FileListSource.from_tsv(path)
+        if path.name == "data.mdb":
+            return LmdbSource(path.parent)
+        raise DatasetError(f"{path}: a dataset is an LMDB folder, a folder with labels.tsv or .gt.txt pairs, or a .tsv")
+    if (path / "data.mdb").is_file():
+        return LmdbSource(path)
+    if (path / "labels.tsv").is_file():
+        return FileListSource.from_tsv(path / "labels.tsv")
+    nested = sorted(p.parent for p in path.rglob("data.mdb"))
+    if nested:
+        return ConcatSource([LmdbSource(p) for p in nested])
+    if next(path.rglob("*.gt.txt"), None) is not None:
+        return FileListSource.from_gt_pairs(path)
+    raise DatasetError(f"{path}: no data.mdb, labels.tsv or .gt.txt files found")
+
+
+def open_sources(paths: Sequence[str | Path]) -> Source:
+    sources = [open_source(p) for p in paths]
+    return sources[0] if len(sources) == 1 else ConcatSource(sources)
+
+
+def pack_sizes(sizes: np.ndarray) -> bytes:
+    return np.clip(np.asarray(sizes), 0, 65535).astype("<u2").tobytes()
+
+

@@ -1,0 +1,105 @@
+"""Font discovery with glyph coverage, so a font is only chosen for text whose every character it has."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from crnn_ocr.errors import DatasetError
+from crnn_ocr.vocab import DEFAULT_CHARSET
+
+FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
+SYSTEM_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.fonts", "~/.local/share/fonts",
+                    "/Library/Fonts", "/System/Library/Fonts", "C:/Windows/Fonts")
+BUNDLED_FONT_DIR = Path(__file__).resolve().parents[3] / "data" / "fonts"
+REQUIRED = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+NOT_TEXT_FONTS = ("symbol", "dingbat", "emoji", "awesome", "music", "math", "d050000l", "wingding", "ornament")
+CHECKED_CHARS = DEFAULT_CHARSET + "₹₽₩¤™℃№"
+
+
+@dataclass(frozen=True)
+class FontInfo:
+    path: str
+    family: str
+    coverage: frozenset
+
+    def covers(self, text: str) -> bool:
+        return all(c in self.coverage or c == " " for c in text)
+
+
+def _font_info(path: Path) -> FontInfo | None:
+    from fontTools.ttLib import TTFont, TTLibError
+
+    try:
+        font = TTFont(str(path), lazy=True, fontNumber=0)
+        cmap = font.getBestCmap() or {}
+        family = font["name"].getBestFamilyName() or path.stem
+        glyph_set = font.getGlyphSet()
+        empty = set()
+        if "glyf" in font:
+            glyf = font["glyf"]
+            empty = {c for c in CHECKED_CHARS if ord(c) in cmap and c != " "
+                     and getattr(glyf[cmap[ord(c)]], "numberOfContours", 1) == 0}
+        font.close()
+    except (TTLibError, OSError, KeyError, AssertionError, ValueError, TypeError, AttributeError):
+        return None
+    del glyph_set
+    coverage = frozenset(c for c in CHECKED_CHARS if ord(c) in cmap and c not in empty)
+    if not all(c in coverage for c in REQUIRED):
+        return None
+    if any(word in family.lower() for word in NOT_TEXT_FONTS):
+        return None
+    return FontInfo(str(path), family, coverage)
+
+
+def _cache_file() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser()
+    return base / "crnn_ocr" / "fonts.json"
+
+
+def discover_fonts(dirs: list[str | Path] | None = None, include_bundled: bool = True) -> list[FontInfo]:
+    """Text fonts under `dirs` (default: the system font folders) plus the fonts bundled with the project.
+
+    Coverage is computed once per font file and cached (keyed by path, size and mtime).
+    """
+    roots = [Path(d).expanduser() for d in (dirs if dirs else SYSTEM_FONT_DIRS)]
+    if include_bundled:
+        roots.append(BUNDLED_FONT_DIR)
+    files = sorted({p.resolve() for r in roots if r.is_dir() for p in r.rglob("*") if p.suffix.lower() in FONT_SUFFIXES})
+    cache_path = _cache_file()
+    try:
+        cache = json.loads(cache_path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    fonts, changed = [], False
+    for f in files:
+        st = f.stat()
+        key = hashlib.sha1(f"{f}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
+        if key not in cache:
+            info = _font_info(f)
+            cache[key] = None if info is None else {"family": info.family, "coverage": "".join(sorted(info.coverage))}
+            changed = True
+        entry = cache[key]
+        if entry is not None and not _is_script_specific_noto(entry["family"]):
+            fonts.append(FontInfo(str(f), entry["family"], frozenset(entry["coverage"])))
+    if changed:
+        try:
+            cache_path.parent.mkdir(parents=True, exist_ok=True)
+            cache_path.write_text(json.dumps(cache))
+        except OSError:
+            pass
+    if dirs and not fonts:
+        raise DatasetError(f"no usable text fonts under {', '.join(map(str, dirs))}")
+    return fonts
+
+
+_NOTO_LATIN = {"noto sans", "noto serif", "noto sans mono", "noto mono", "noto sans display", "noto serif display"}
+
+
+def _is_script_specific_noto(family: str) -> bool:
+    """Noto's per-script fonts repeat Noto Sans's Latin; keep only the Latin families so no look dominates."""
+    f = family.lower()
+    return f.startswith("noto ") and f not in _NOTO_LATIN

@@ -1,0 +1,221 @@
+"""Render labelled text images: fonts, backgrounds, colour, geometry and degradations.
+
+`Renderer.render(text, rng)` returns a uint8 image (gray, or RGB with `color=True`) of exactly `text`, or
+None when no font has every glyph of it.
+"""
+
+from __future__ import annotations
+
+import random
+from functools import lru_cache
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from crnn_ocr.datasets.synth.fonts import FontInfo
+
+
+@lru_cache(maxsize=512)
+def _load_font(path: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, size)
+
+
+class Renderer:
+    """Turns strings into realistic-looking crops of printed or scene text."""
+
+    def __init__(self, fonts: list[FontInfo], max_height: int = 64, color: bool = False):
+        if not fonts:
+            raise ValueError("Renderer needs at least one font")
+        self.fonts = fonts
+        self.by_family: dict[str, list[FontInfo]] = {}
+        for f in fonts:
+            self.by_family.setdefault(f.family, []).append(f)
+        self.families = sorted(self.by_family)
+        self.max_height = max_height
+        self.color = color
+
+    def pick_font(self, text: str, rng: random.Random) -> FontInfo | None:
+        for _ in range(8):
+            font = rng.choice(self.by_family[rng.choice(self.families)])
+            if font.covers(text):
+                return font
+        covering = [f for f in self.fonts if f.covers(text)]
+        return rng.choice(covering) if covering else None
+
+    def render(self, text: str, rng: random.Random) -> np.ndarray | None:
+        font_info = self.pick_font(text, rng)
+        if font_info is None:
+            return None
+        nprng = np.random.default_rng(rng.getrandbits(32))
+        size = rng.randint(22, 48)
+        mask = self._text_mask(text, _load_font(font_info.path, size), size, rng)
+        if mask is None:
+            return None
+        mask = self._geometry(mask, size, rng, nprng)
+        mask = self._crop(mask, rng)
+        image = self._compose(mask, rng, nprng)
+        if image.shape[0] > self.max_height:
+            width = max(1, int(image.shape[1] * self.max_height / image.shape[0]))
+            image = cv2.resize(image, (width, self.max_height), interpolation=cv2.INTER_AREA)
+        image = self._degrade(image, rng, nprng)
+        if not self.color:
+            image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        return image
+
+    def _text_mask(self, text: str, font: ImageFont.FreeTypeFont, size: int, rng: random.Random) -> np.ndarray | None:
+        spacing = rng.choice((0, 0, 0, 0, 1, 2, 3, -1)) * size / 16 if len(text) < 30 else 0
+        stroke = 1 if rng.random() < 0.12 else 0
+        pad = size // 2 + 2
+        if spacing == 0:
+            left, top, right, bottom = font.getbbox(text, stroke_width=stroke)
+            width = right - left
+        else:
+            width = int(sum(font.getlength(c) for c in text) + spacing * (len(text) - 1)) + 2 * stroke
+        ascent, descent = font.getmetrics()
+        canvas = Image.new("L", (max(int(width), 1) + 2 * pad, ascent + descent + 2 * pad), 0)
+        draw = ImageDraw.Draw(canvas)
+        if spacing == 0:
+            draw.text((pad - left, pad), text, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
+        else:
+            x = float(pad)
+            for c in text:
+                draw.text((x, pad), c, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
+                x += font.getlength(c) + spacing
+        if rng.random() < 0.03:
+            y = pad + ascent + max(1, descent // 3)
+            draw.line((pad, y, canvas.width - pad, y), fill=255, width=max(1, size // 16))
+        mask = np.asarray(canvas)
+        return mask if mask.any() else None
+
+    def _geometry(self, mask: np.ndarray, size: int, rng: random.Random, nprng: np.random.Generator) -> np.ndarray:
+        h, w = mask.shape
+        if rng.random() < 0.15:  # curved baseline
+            amplitude = rng.uniform(0.05, 0.25) * size
+            period = rng.uniform(1.5, 4.0) * w
+            phase = rng.uniform(0, 2 * np.pi)
+            xs = np.arange(w, dtype=np.float32)
+            shift = (amplitude * np.sin(2 * np.pi * xs / period + phase)).astype(np.float32)
+            map_x = np.tile(xs, (h, 1))
+            map_y = np.arange(h, dtype=np.float32)[:, None] + shift[None, :]
+            mask = cv2.remap(mask, map_x, map_y, cv2.INTER_LINEAR, borderValue=0)
+        r = rng.random()
+        if r < 0.6:
+            angle = rng.gauss(0, 1.5) if rng.random() < 0.8 else rng.uniform(-8, 8)
+            shear = rng.gauss(0, 0.08) if rng.random() < 0.3 else 0.0
+            matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+            matrix[0, 1] += shear
+            matrix[0, 2] -= shear * h / 2
+            mask = cv2.warpAffine(mask, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+        elif r < 0.8:
+            d = size * 0.35
+            src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+            dst = src + nprng.uniform(-d, d, size=(4, 2)).astype(np.float32)
+            matrix = cv2.getPerspectiveTransform(src, dst)
+            mask = cv2.warpPerspective(mask, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+        return mask
+
+    def _background(self, h: int, w: int, rng: random.Random, nprng: np.random.Generator) -> np.ndarray:
+        base = np.array([rng.randint(0, 255) for _ in range(3)], dtype=np.float32)
+        if rng.random() < 0.5:
+            base[:] = base.mean()
+        kind = rng.random()
+        if kind < 0.35:
+            bg = np.broadcast_to(base, (h, w, 3)).astype(np.float32)
+        elif kind < 0.55:
+            other = np.array([rng.randint(0, 255) for _ in range(3)], dtype=np.float32)
+            t = np.linspace(0, 1, w if rng.random() < 0.6 else h, dtype=np.float32)
+            ramp = t[None, :, None] if len(t) == w else t[:, None, None]
+            bg = base * (1 - ramp) + other * ramp
+            bg = np.broadcast_to(bg, (h, w, 3)).astype(np.float32)
+        elif kind < 0.85:
+            scale = rng.choice((2, 4, 8, 16))
+            noise = nprng.normal(0, 1, size=(h // scale + 2, w // scale + 2, 1)).astype(np.float32)
+            noise = cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)[..., None]
+            bg = base + noise * rng.uniform(5, 45)
+        else:
+            period = rng.uniform(3, 30)
+            xs = np.arange(w, dtype=np.float32)[None, :]
+            ys = np.arange(h, dtype=np.float32)[:, None]
+            angle = rng.uniform(0, np.pi)
+            pattern = np.sin((xs * np.cos(angle) + ys * np.sin(angle)) * 2 * np.pi / period)
+            bg = base + pattern[..., None] * rng.uniform(5, 30)
+        return bg
+
+    def _compose(self, mask: np.ndarray, rng: random.Random, nprng: np.random.Generator) -> np.ndarray:
+        h, w = mask.shape
+        bg = self._background(h, w, rng, nprng)
+        bg_level = float(bg.mean())
+        contrast = rng.uniform(60, 230)
+        if rng.random() < 0.25:  # light text on dark, or dark on light with any background
+            level = bg_level + contrast if bg_level < 128 else bg_level - contrast
+        else:
+            level = bg_level - contrast if bg_level > 100 else bg_level + contrast
+        level = float(np.clip(level, 0, 255))
+        fg = np.clip(np.array([level + rng.uniform(-40, 40) for _ in range(3)]), 0, 255).astype(np.float32)
+        alpha = mask.astype(np.float32)[..., None] / 255.0
+        if rng.random() < 0.1:  # shadow or outline, as on signs
+            k = rng.choice((3, 5))
+            shadow = cv2.dilate(mask, np.ones((k, k), np.uint8)).astype(np.float32)[..., None] / 255.0
+            shade = float(np.clip(255 - level, 0, 255))
+            bg = bg * (1 - shadow) + shade * shadow
+        image = bg * (1 - alpha) + fg * alpha
+        return np.clip(image, 0, 255).astype(np.uint8)
+
+    def _crop(self, mask: np.ndarray, rng: random.Random) -> np.ndarray:
+        """Cut the text out with a random margin (slightly negative at times: tight real crops clip strokes)."""
+        ys, xs = np.nonzero(mask > 20)
+        if len(ys) == 0:
+            return mask
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        text_h = y1 - y0
+
+        def margin(scale: float) -> int:
+            return int(round(rng.uniform(-0.04, scale) * text_h))
+
+        y0 = max(0, y0 - margin(0.35))
+        y1 = min(mask.shape[0], y1 + margin(0.35))
+        x0 = max(0, x0 - margin(0.6))
+        x1 = min(mask.shape[1], x1 + margin(0.6))
+        crop = mask[y0:y1, x0:x1]
+        return crop if crop.shape[0] >= 4 and crop.shape[1] >= 4 else mask
+
+    def _degrade(self, image: np.ndarray, rng: random.Random, nprng: np.random.Generator) -> np.ndarray:
+        h, w = image.shape[:2]
+        if rng.random() < 0.3:  # low resolution then back up
+            f = rng.uniform(0.35, 0.8)
+            small = cv2.resize(image, (max(1, int(w * f)), max(1, int(h * f))), interpolation=cv2.INTER_AREA)
+            image = cv2.resize(small, (w, h), interpolation=rng.choice((cv2.INTER_LINEAR, cv2.INTER_NEAREST, cv2.INTER_CUBIC)))
+        if rng.random() < 0.35:
+            sigma = rng.uniform(0.3, 1.4)
+            image = cv2.GaussianBlur(image, (0, 0), sigma)
+        elif rng.random() < 0.08:
+            k = rng.choice((3, 5))
+            kernel = np.zeros((k, k), np.float32)
+            kernel[k // 2, :] = 1.0 / k
+            image = cv2.filter2D(image, -1, kernel)
+        if rng.random() < 0.4:
+            noise = nprng.normal(0, rng.uniform(2, 14), size=image.shape).astype(np.float32)
+            image = np.clip(image.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+        if rng.random() < 0.15:  # uneven lighting
+            xs = np.linspace(-1, 1, w, dtype=np.float32)[None, :, None]
+            gain = 1 + rng.uniform(-0.35, 0.35) * xs
+            image = np.clip(image.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+        if rng.random() < 0.3:
+            ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, rng.randint(15, 85)])
+            if ok:
+                image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        return image
+
+
+def encode_image(image: np.ndarray, fmt: str = ".jpg", quality: int = 92) -> bytes:
+    """Encode uint8 gray or RGB as JPEG (default, compact) or PNG bytes for an LMDB."""
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if fmt == ".jpg" else [cv2.IMWRITE_PNG_COMPRESSION, 1]
+    ok, buf = cv2.imencode(fmt, image, params)
+    if not ok:
+        raise ValueError("image encoding failed")
+    return buf.tobytes()
+
+

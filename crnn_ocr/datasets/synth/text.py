@@ -1,0 +1,131 @@
+"""Text to render: real word frequencies, numbers, dates, prices, codes, punctuation, single words and lines."""
+
+from __future__ import annotations
+
+import random
+import string
+from functools import cache
+
+from crnn_ocr.vocab import DEFAULT_CHARSET
+
+LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "nl")
+CURRENCIES = "$€£¥"
+UNITS = ("kg", "g", "ml", "L", "km", "m", "cm", "mm", "%", "°C", "°F", "pcs", "x", "GB", "MB")
+PUNCT_AFTER = ".,:;!?"
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@cache
+def word_list(lang: str, n: int = 40000) -> tuple[str, ...]:
+    try:
+        from wordfreq import top_n_list
+    except ImportError:
+        return tuple(_FALLBACK_WORDS)
+    words = tuple(w for w in top_n_list(lang, n) if w.isalpha() or "'" in w or "-" in w)
+    return words or tuple(_FALLBACK_WORDS)
+
+
+_FALLBACK_WORDS = ("the", "and", "total", "cash", "change", "street", "open", "hello", "world", "price", "sale")
+
+
+class TextSampler:
+    """Draws strings to render. Deterministic for a given `random.Random`.
+
+    >>> TextSampler().sample(random.Random(0)) != ""
+    True
+    """
+
+    def __init__(self, charset: str = DEFAULT_CHARSET, line_share: float = 0.35, max_line_chars: int = 60):
+        self.charset = charset
+        self.line_share = line_share
+        self.max_line_chars = max_line_chars
+        self.rare = [c for c in charset if not c.isascii() or c in string.punctuation]
+
+    def sample(self, rng: random.Random) -> str:
+        if rng.random() < self.line_share:
+            return self.line(rng)
+        return self.token(rng)
+
+    def line(self, rng: random.Random) -> str:
+        n = rng.choice((2, 2, 3, 3, 4, 5, 6, 8, 10))
+        style = rng.random()
+        tokens = []
+        for _ in range(n):
+            tokens.append(self.token(rng, lines=True))
+            if sum(len(t) + 1 for t in tokens) > self.max_line_chars:
+                break
+        if style < 0.15:
+            tokens = [t.upper() for t in tokens]
+        text = " ".join(tokens)
+        if rng.random() < 0.15:
+            text = text + " " + self.number(rng)
+        return text[: self.max_line_chars].strip()
+
+    def token(self, rng: random.Random, lines: bool = False) -> str:
+        r = rng.random()
+        if r < 0.62:
+            return self.word(rng, lines)
+        if r < 0.80:
+            return self.number(rng)
+        if r < 0.87:
+            return self.code(rng)
+        if r < 0.92:
+            return self.date_or_time(rng)
+        if r < 0.96:
+            return self.web(rng)
+        return "".join(rng.choice(self.charset.replace(" ", "")) for _ in range(rng.randint(1, 8)))
+
+    def word(self, rng: random.Random, lines: bool = False) -> str:
+        lang = "en" if rng.random() < 0.7 else rng.choice(LANGUAGES[1:])
+        words = word_list(lang)
+        rank = int(len(words) * rng.random() ** 1.7)
+        w = words[min(rank, len(words) - 1)]
+        c = rng.random()
+        if c < 0.3:
+            w = w.upper()
+        elif c < 0.6:
+            w = w[:1].upper() + w[1:]
+        if rng.random() < 0.12:
+            w = w + rng.choice(PUNCT_AFTER)
+        elif rng.random() < 0.04:
+            q = rng.choice(('""', "()", "''", "“”", "‘’", "[]", "«»"))
+            w = q[0] + w + q[1]
+        elif rng.random() < 0.04:
+            w = w + rng.choice(("'s", "-", "&", "/", "*", "#"))
+        return w
+
+    def number(self, rng: random.Random) -> str:
+        r = rng.random()
+        if r < 0.3:
+            return str(rng.randint(0, 10 ** rng.randint(1, 6)))
+        if r < 0.55:
+            value = f"{rng.uniform(0, 10 ** rng.randint(1, 4)):,.2f}"
+            if rng.random() < 0.3:
+                value = value.replace(",", " ").replace(".", ",")
+            cur = rng.choice(CURRENCIES)
+            return rng.choice((cur + value, value + cur, value, "RM" + value, value + " " + cur))
+        if r < 0.7:
+            return f"{rng.uniform(0, 1000):.{rng.randint(0, 3)}f}{rng.choice(UNITS)}"
+        if r < 0.85:
+            return rng.choice(("+", "(", "")) + "-".join(str(rng.randint(10, 9999)) for _ in range(rng.randint(2, 4)))
+        return f"{rng.randint(1, 99)}{rng.choice(('%', 'x', '/', '.', '-', '°'))}{rng.randint(0, 99) if rng.random() < 0.5 else ''}"
+
+    def code(self, rng: random.Random) -> str:
+        groups = []
+        for _ in range(rng.randint(1, 3)):
+            alphabet = rng.choice((string.ascii_uppercase, string.digits, string.ascii_uppercase + string.digits))
+            groups.append("".join(rng.choice(alphabet) for _ in range(rng.randint(2, 6))))
+        return rng.choice(("-", "", "/", " ", ".")).join(groups)
+
+    def date_or_time(self, rng: random.Random) -> str:
+        d, m, y = rng.randint(1, 31), rng.randint(1, 12), rng.randint(1950, 2035)
+        return rng.choice((
+            f"{d:02d}/{m:02d}/{y}", f"{y}-{m:02d}-{d:02d}", f"{d:02d}.{m:02d}.{y % 100:02d}",
+            f"{d} {MONTHS[m - 1]} {y}", f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}",
+            f"{rng.randint(1, 12)}:{rng.randint(0, 59):02d} {rng.choice(('AM', 'PM', 'am', 'pm'))}",
+        ))
+
+    def web(self, rng: random.Random) -> str:
+        w = self.word(rng).lower().strip(PUNCT_AFTER + "\"'()[]“”‘’«»")
+        return rng.choice((f"www.{w}.com", f"{w}@{self.word(rng).lower().strip(PUNCT_AFTER)}.com", f"#{w}", f"@{w}",
+                           f"{w}.{rng.choice(('com', 'net', 'org', 'de', 'co.uk'))}"))

@@ -1,0 +1,96 @@
+"""Checkpoint files: one `.pt` of plain types and tensors, loadable with `torch.load(weights_only=True)`."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from crnn_ocr.config import ModelConfig
+from crnn_ocr.errors import CheckpointError, ConfigError, VocabError
+from crnn_ocr.models.registry import create_model
+from crnn_ocr.vocab import Vocab
+
+FORMAT = "crnn_ocr.checkpoint/1"
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain model inside DistributedDataParallel / torch.compile wrappers."""
+    model = getattr(model, "module", model)
+    return getattr(model, "_orig_mod", model)
+
+
+def save_checkpoint(
+    path: str | Path, model: nn.Module, cfg: ModelConfig, vocab: Vocab, train_state: dict[str, Any] | None = None
+) -> None:
+    """Write atomically (temporary file in the same folder, then rename): a crash never leaves half a file."""
+    state = {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()}
+    payload = {
+        "format": FORMAT,
+        "arch": cfg.arch,
+        "config": cfg.to_dict(),
+        "vocab": vocab.chars,
+        "state_dict": state,
+        "train_state": train_state or {},
+    }
+    atomic_torch_save(payload, path)
+
+
+def atomic_torch_save(payload: Any, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load and validate a checkpoint without running any code from it (weights_only=True)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(f"{path}: refused: holds objects that could run code, or is not a checkpoint ({e})".split("\n")[0]) from e
+    except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from e
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a crnn_ocr checkpoint (expected format {FORMAT})")
+    missing = [k for k in ("config", "vocab", "state_dict") if k not in data]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    return data
+
+
+def model_from_checkpoint(data: dict[str, Any], path: str | Path = "checkpoint") -> tuple[nn.Module, ModelConfig, Vocab]:
+    """Rebuild the model, its config and vocabulary from a loaded checkpoint alone."""
+    try:
+        cfg = ModelConfig.from_dict(dict(data["config"]))
+        vocab = Vocab(data["vocab"])
+    except (ConfigError, VocabError, TypeError) as e:
+        raise CheckpointError(f"{path}: invalid model description ({e})") from e
+    model = create_model(cfg, vocab.num_classes)
+    try:
+        model.load_state_dict(data["state_dict"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not fit architecture {cfg.arch}: {str(e).splitlines()[0]}") from e
+    model.eval()
+    return model, cfg, vocab
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, ModelConfig, Vocab]:
+    return model_from_checkpoint(load_checkpoint(path), path)
