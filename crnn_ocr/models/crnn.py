@@ -64,16 +64,16 @@ class CRNN(nn.Module):
 
 @register("crnn_s")
 def crnn_small(cfg: ModelConfig, num_classes: int) -> CRNN:
-    """CPU-friendly CRNN: 7 convs (32-256 channels), BiLSTM 2 x 128; about 1.8M parameters."""
-    plan = [32, POOL, 64, POOL, 128, 128, POOL_H, 192, 192, POOL_H]
+    """CPU-first CRNN: 4 convs (32-128 channels) + 256 collapse, BiLSTM 2 x 128; about 1.1M parameters."""
+    plan = [32, POOL, 64, POOL, 128, POOL_H, 128, POOL_H]
     return CRNN(cfg, num_classes, plan, features=256, hidden=cfg.hidden or 128)
 
 
 @register("crnn_m")
 def crnn_medium(cfg: ModelConfig, num_classes: int) -> CRNN:
-    """Between the two: 7 convs (48-384 channels), BiLSTM 2 x 192; about 4M parameters."""
-    plan = [48, POOL, 96, POOL, 192, 192, POOL_H, 256, 256, POOL_H]
-    return CRNN(cfg, num_classes, plan, features=384, hidden=cfg.hidden or 192)
+    """Twice crnn_s's convolution work: 6 convs (32-192 channels) + 256 collapse, BiLSTM 2 x 128; about 1.7M."""
+    plan = [32, POOL, 64, POOL, 128, 128, POOL_H, 192, 192, POOL_H]
+    return CRNN(cfg, num_classes, plan, features=256, hidden=cfg.hidden or 128)
 
 
 @register("crnn_vgg")

@@ -140,10 +140,13 @@ class TrainResult:
     stopped: str = ""
 
 
-def train(cfg: TrainConfig, progress: bool = True, resume: bool = True, log=print) -> TrainResult:
+def train(cfg: TrainConfig, progress: bool = True, resume: bool = True, log=print,
+          stop_after: int | None = None) -> TrainResult:
     """Run (or continue) a training run described by `cfg`; files go to `cfg.out`.
 
     If `cfg.out/last.pt` exists and `resume` is true, training continues exactly where it stopped.
+    `stop_after` ends this sitting at that step (checkpointed) without changing the schedule, as does
+    Ctrl-C: the run continues later from last.pt.
 
     >>> # train(TrainConfig(train=[DataSource("data/train.lmdb")], steps=1000, out="runs/a"))
     """
@@ -198,9 +201,6 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = True, log=prin
         if "scaler" in ts and scaler.is_enabled():
             scaler.load_state_dict(ts["scaler"])
         step, best, bad_evals, history = ts["step"], dict(ts["best"]), ts["bad_evals"], list(ts["history"])
-        torch.set_rng_state(ts["rng_cpu"])
-        if device.startswith("cuda") and "rng_cuda" in ts:
-            torch.cuda.set_rng_state(ts["rng_cuda"])
         log(f"resuming {last_path} at step {step}")
 
     if dist.world > 1:
@@ -213,7 +213,7 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = True, log=prin
                                                      if device.startswith("cuda") else 0)
     loader = torch.utils.data.DataLoader(
         TrainDataset(entries, unwrap(model).cfg, vocab, cfg.augment),
-        batch_sampler=sampler.range(step, cfg.steps),
+        batch_sampler=sampler.range(step, min(cfg.steps, stop_after or cfg.steps)),
         collate_fn=Collate(unwrap(model).cfg),
         num_workers=workers,
         pin_memory=device.startswith("cuda"),
@@ -249,82 +249,98 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = True, log=prin
     started = time.time()
     window = {"loss": 0.0, "n": 0, "images": 0, "time": time.time(), "too_long": 0, "corrupt": 0}
     stopped = ""
-    for batch in loader:
-        window["too_long"] += batch["too_long"]
-        window["corrupt"] += batch["corrupt"]
-        lr = lr_at(step, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        if batch["images"] is not None:
-            images = batch["images"].to(device, non_blocking=True)
-            with torch.autocast(device.split(":")[0], dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                logits = model(images)
-            log_probs = logits.float().log_softmax(2).permute(1, 0, 2)  # (B, T, K) -> (T, B, K)
-            input_lengths = batch["input_lengths"].clamp(max=log_probs.shape[0])
-            loss = F.ctc_loss(log_probs, batch["targets"].to(device), input_lengths, batch["target_lengths"],
-                              blank=0, reduction="mean", zero_infinity=True)
-        else:
-            loss = sum(p.sum() * 0.0 for p in model.parameters())  # keeps DDP ranks in step
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if cfg.grad_clip > 0:
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        step += 1
-        window["loss"] += float(loss.detach())
-        window["n"] += 1
-        window["images"] += 0 if batch["images"] is None else len(batch["images"]) * dist.world
-        bar.update(1)
-
-        at_log = step % cfg.log_every == 0 or step == cfg.steps
-        at_val = bool(cfg.val) and (step % cfg.val_every == 0 or step == cfg.steps)
-        over_time = cfg.max_minutes > 0 and (time.time() - started) > cfg.max_minutes * 60
-        row = None
-        if at_log or at_val or over_time:
-            elapsed = time.time() - window["time"]
-            row = {"step": step, "lr": f"{lr:.3g}", "loss": f"{window['loss'] / max(window['n'], 1):.4f}",
-                   "images_per_s": f"{window['images'] / max(elapsed, 1e-9):.1f}",
-                   "skipped_too_long": window["too_long"], "skipped_corrupt": window["corrupt"],
-                   "elapsed_s": f"{time.time() - started:.0f}"}
-            bar.set_postfix(loss=row["loss"], img_s=row["images_per_s"], lr=row["lr"])
-            window.update(loss=0.0, n=0, images=0, time=time.time(), too_long=0, corrupt=0)
-        if at_val and dist.main:
-            scores = validate(model, vocab, val_sources, cfg.val_limit)
-            acc = float(np.mean([s["accuracy"] for s in scores]))
-            cer = float(np.mean([s["cer"] for s in scores]))
-            history.append({"step": step, "accuracy": acc, "cer": cer,
-                            "sets": {s["name"]: {"accuracy": s["accuracy"], "cer": s["cer"],
-                                                 "protocol_accuracy": s["protocol_accuracy"]} for s in scores}})
-            row = row or {"step": step}
-            row.update(val_accuracy=f"{acc:.4f}", val_cer=f"{cer:.4f}")
-            bar.write(f"step {step}: val accuracy {acc:.4f} CER {cer:.4f} " +
-                      " ".join(f"{s['name']}={s['accuracy']:.3f}" for s in scores))
-            if (acc, -cer) > (best["accuracy"], -best["cer"]):
-                best = {"accuracy": acc, "cer": cer, "step": step}
-                bad_evals = 0
-                save(best_path)
+    batches = iter(loader)  # creating the iterator draws from the global RNG: restore the saved state after it
+    if ts:
+        torch.set_rng_state(ts["rng_cpu"])
+        if device.startswith("cuda") and "rng_cuda" in ts:
+            torch.cuda.set_rng_state(ts["rng_cuda"])
+    try:
+        for batch in batches:
+            window["too_long"] += batch["too_long"]
+            window["corrupt"] += batch["corrupt"]
+            lr = lr_at(step, cfg)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            if batch["images"] is not None:
+                images = batch["images"].to(device, non_blocking=True)
+                with torch.autocast(device.split(":")[0], dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                    logits = model(images)
+                log_probs = logits.float().log_softmax(2).permute(1, 0, 2)  # (B, T, K) -> (T, B, K)
+                input_lengths = batch["input_lengths"].clamp(max=log_probs.shape[0])
+                loss = F.ctc_loss(log_probs, batch["targets"].to(device), input_lengths, batch["target_lengths"],
+                                  blank=0, reduction="mean", zero_infinity=True)
             else:
-                bad_evals += 1
-            model.train()
-            if cfg.freeze_cnn:
-                unwrap(model).cnn.eval()
-        if row is not None and dist.main:
-            writer.writerow(row)
-            log_file.flush()
-        if cfg.early_stop and bad_evals >= cfg.early_stop:
-            stopped = f"early stop: no improvement in {bad_evals} validations"
-        if over_time:
-            stopped = stopped or f"time limit of {cfg.max_minutes} minutes reached"
-        if dist.main and (step % cfg.checkpoint_every == 0 or step == cfg.steps or stopped):
+                loss = sum(p.sum() * 0.0 for p in model.parameters())  # keeps DDP ranks in step
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if cfg.grad_clip > 0:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            step += 1
+            window["loss"] += float(loss.detach())
+            window["n"] += 1
+            window["images"] += 0 if batch["images"] is None else len(batch["images"]) * dist.world
+            bar.update(1)
+
+            at_log = step % cfg.log_every == 0 or step == cfg.steps
+            at_val = bool(cfg.val) and (step % cfg.val_every == 0 or step == cfg.steps)
+            over_time = cfg.max_minutes > 0 and (time.time() - started) > cfg.max_minutes * 60
+            row = None
+            if at_log or at_val or over_time:
+                elapsed = time.time() - window["time"]
+                row = {"step": step, "lr": f"{lr:.3g}", "loss": f"{window['loss'] / max(window['n'], 1):.4f}",
+                       "images_per_s": f"{window['images'] / max(elapsed, 1e-9):.1f}",
+                       "skipped_too_long": window["too_long"], "skipped_corrupt": window["corrupt"],
+                       "elapsed_s": f"{time.time() - started:.0f}"}
+                bar.set_postfix(loss=row["loss"], img_s=row["images_per_s"], lr=row["lr"])
+                window.update(loss=0.0, n=0, images=0, time=time.time(), too_long=0, corrupt=0)
+            if at_val and dist.main:
+                scores = validate(model, vocab, val_sources, cfg.val_limit)
+                acc = float(np.mean([s["accuracy"] for s in scores]))
+                cer = float(np.mean([s["cer"] for s in scores]))
+                history.append({"step": step, "accuracy": acc, "cer": cer,
+                                "sets": {s["name"]: {"accuracy": s["accuracy"], "cer": s["cer"],
+                                                     "protocol_accuracy": s["protocol_accuracy"]} for s in scores}})
+                row = row or {"step": step}
+                row.update(val_accuracy=f"{acc:.4f}", val_cer=f"{cer:.4f}")
+                bar.write(f"step {step}: val accuracy {acc:.4f} CER {cer:.4f} " +
+                          " ".join(f"{s['name']}={s['accuracy']:.3f}" for s in scores))
+                if (acc, -cer) > (best["accuracy"], -best["cer"]):
+                    best = {"accuracy": acc, "cer": cer, "step": step}
+                    bad_evals = 0
+                    save(best_path)
+                else:
+                    bad_evals += 1
+                model.train()
+                if cfg.freeze_cnn:
+                    unwrap(model).cnn.eval()
+            if row is not None and dist.main:
+                writer.writerow(row)
+                log_file.flush()
+            if cfg.early_stop and bad_evals >= cfg.early_stop:
+                stopped = f"early stop: no improvement in {bad_evals} validations"
+            if over_time:
+                stopped = stopped or f"time limit of {cfg.max_minutes} minutes reached"
+            if dist.main and (step % cfg.checkpoint_every == 0 or step == cfg.steps or stopped):
+                save(last_path)
+            if stopped:
+                break
+        if stop_after is not None and step < cfg.steps and not stopped:
+            stopped = f"stopped after step {step} as asked"
+            if dist.main and step % cfg.checkpoint_every != 0:
+                save(last_path)
+    except KeyboardInterrupt:
+        bar.close()
+        if dist.main:
             save(last_path)
-        if stopped:
-            break
+            log(f"interrupted: saved {last_path} at step {step}; run the same command to continue")
+        raise
     bar.close()
     if dist.main:
         if not cfg.val and step == cfg.steps:
-            save(best_path) if not best_path.exists() else None
+            save(best_path)
         log_file.close()
         plot_log(out / "log.csv", out / "curves.png")
     if dist.world > 1:

@@ -1,0 +1,194 @@
+"""Training: loss goes down, exact resume, fine-tuning with a new vocabulary, DDP on gloo, config errors."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from crnn_ocr.config import DataSource, ModelConfig, TrainConfig
+from crnn_ocr.errors import ConfigError
+from crnn_ocr.models.checkpoint import load_checkpoint, load_model
+from crnn_ocr.train.data import Collate, StepSampler, open_training_sources
+from crnn_ocr.train.loop import lr_at, train
+from crnn_ocr.vocab import Vocab
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_MODEL = {"arch": "crnn_s", "hidden": 32}
+
+
+def tiny_config(data: Path, out: Path, **kw) -> TrainConfig:
+    base = dict(train=[DataSource(str(data))], out=str(out), model=ModelConfig(**TINY_MODEL), vocab="default",
+                steps=12, batch_size=8, lr=2e-3, warmup_steps=2, log_every=2, checkpoint_every=4, val_every=6,
+                threads=1, seed=7, augment=0.5)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def read_log(out: Path) -> list[dict]:
+    with open(out / "log.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_loss_decreases(rendered_lmdb, tmp_path):
+    cfg = tiny_config(rendered_lmdb, tmp_path / "run", steps=40, batch_size=16, lr=3e-3, log_every=5,
+                      val=[str(rendered_lmdb)], val_every=40, val_limit=32, augment=0.0)
+    result = train(cfg, progress=False)
+    losses = [float(r["loss"]) for r in read_log(tmp_path / "run") if r["loss"]]
+    assert result.step == 40
+    assert losses[-1] < 0.6 * losses[0], losses
+    assert (tmp_path / "run" / "best.pt").is_file() and (tmp_path / "run" / "last.pt").is_file()
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["train_state"]["step"] == 40
+    assert result.history and 0.0 <= result.history[-1]["accuracy"] <= 1.0
+
+
+def test_resume_is_exact(rendered_lmdb, tmp_path):
+    """Stopped at step 6 and resumed, a run ends with the same weights as one that never stopped."""
+    model = {**TINY_MODEL, "dropout": 0.1}
+    straight = tiny_config(rendered_lmdb, tmp_path / "a", model=ModelConfig(**model))
+    train(straight, progress=False)
+    split = tiny_config(rendered_lmdb, tmp_path / "b", model=ModelConfig(**model))
+    first = train(split, progress=False, stop_after=6)
+    assert first.step == 6 and "stopped" in first.stopped
+    second = train(split, progress=False)
+    assert second.step == 12
+    a = load_checkpoint(tmp_path / "a" / "last.pt")["state_dict"]
+    b = load_checkpoint(tmp_path / "b" / "last.pt")["state_dict"]
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+def test_finetune_with_new_vocabulary(rendered_lmdb, tmp_path):
+    base = tiny_config(rendered_lmdb, tmp_path / "base", steps=4)
+    train(base, progress=False)
+    old_model, _, old_vocab = load_model(tmp_path / "base" / "last.pt")
+    new_chars = "".join(sorted(set(old_vocab.chars) - set("xyz"))) + "ΩΣ"
+    tune = tiny_config(rendered_lmdb, tmp_path / "tune", steps=2, init=str(tmp_path / "base" / "last.pt"),
+                       vocab=new_chars, lr=1e-9, warmup_steps=0, augment=0.0)
+    result = train(tune, progress=False)
+    assert result.report["init"]["shared_chars"] == len(new_chars) - 2
+    assert result.report["init"]["new_chars"] == 2
+    tuned_ckpt = tmp_path / "tune" / "last.pt"
+    new_model, _, new_vocab = load_model(tuned_ckpt)
+    assert new_vocab.chars == new_chars
+    old_head, new_head = old_model.head.weight.detach(), new_model.head.weight.detach()
+    for i, c in enumerate(new_vocab.chars):
+        if c in old_vocab.chars:
+            j = old_vocab.chars.index(c) + 1
+            assert torch.allclose(new_head[i + 1], old_head[j], atol=1e-5), c
+    assert torch.allclose(new_head[0], old_head[0], atol=1e-5)
+
+
+def test_freeze_cnn_keeps_convolutions(rendered_lmdb, tmp_path):
+    base = tiny_config(rendered_lmdb, tmp_path / "base", steps=2)
+    train(base, progress=False)
+    frozen = tiny_config(rendered_lmdb, tmp_path / "frozen", steps=3, init=str(tmp_path / "base" / "last.pt"),
+                         freeze_cnn=True)
+    train(frozen, progress=False)
+    before = load_checkpoint(tmp_path / "base" / "last.pt")["state_dict"]
+    after = load_checkpoint(tmp_path / "frozen" / "last.pt")["state_dict"]
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("cnn."))
+    assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("rnn."))
+
+
+def test_sampler_is_deterministic_and_bucketed(rendered_lmdb):
+    entries, _ = open_training_sources([DataSource(str(rendered_lmdb))], Vocab.default())
+    a = StepSampler(entries, 16, seed=1, chunks=4)
+    b = StepSampler(entries, 16, seed=1, chunks=4)
+    assert [a.batch(s) for s in range(9)] == [b.batch(s) for s in range(9)]
+    ranks = [StepSampler(entries, 16, seed=1, chunks=4, rank=r, world=2).batch(5) for r in range(2)]
+    assert sorted(ranks[0] + ranks[1]) == sorted(a.batch(5))
+
+    def padding_share(chunks: int) -> float:
+        s = StepSampler(entries, 16, seed=1, chunks=chunks)
+        pad = total = 0.0
+        for step in range(16):
+            widths = np.array([entries[k[0]].aspect[list(entries[k[0]].valid).index(k[1])] for k in s.batch(step)])
+            pad += (widths.max() - widths).sum()
+            total += widths.max() * len(widths)
+        return pad / total
+
+    assert padding_share(8) < padding_share(1)
+
+
+def test_collate_skips_and_counts_labels_too_long(tiny_vocab):
+    cfg = ModelConfig(height=32)
+    fits = (np.zeros((32, 40), np.uint8), [1, 2, 3])
+    too_long = (np.zeros((32, 16), np.uint8), [1, 2, 3, 4, 5])  # 16 px -> 4 frames, 5 labels
+    batch = Collate(cfg)([fits, too_long, None])
+    assert batch["too_long"] == 1 and batch["corrupt"] == 1
+    assert batch["images"].shape[0] == 1 and batch["target_lengths"].tolist() == [3]
+
+
+def test_lr_schedule():
+    cfg = TrainConfig(train=[DataSource("x")], steps=100, warmup_steps=10, lr=1.0, min_lr_ratio=0.1)
+    assert lr_at(0, cfg) == pytest.approx(0.1)
+    assert lr_at(9, cfg) == pytest.approx(1.0)
+    assert lr_at(99, cfg) == pytest.approx(0.1, abs=1e-3)
+    assert all(lr_at(s, cfg) >= lr_at(s + 1, cfg) for s in range(10, 99))
+
+
+@pytest.mark.parametrize("bad", [{"steps": 0}, {"batch_size": -1}, {"schedule": "linear"}, {"device": "tpu"},
+                                 {"augment": 2.0}, {"precision": "int4"}])
+def test_bad_config_values(bad):
+    with pytest.raises(ConfigError):
+        TrainConfig(train=[DataSource("x")], **bad)
+
+
+def test_bad_config_file_gives_one_line_error(tmp_path):
+    from click.testing import CliRunner
+
+    from crnn_ocr.cli import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('steps = 10\nbogus_key = 1\n[[train]]\npath = "x"\n')
+    result = CliRunner().invoke(main, ["train", "--config", str(bad)])
+    assert result.exit_code == 1
+    assert "bogus_key" in result.output and "Traceback" not in result.output
+    broken = tmp_path / "broken.toml"
+    broken.write_text("steps = = 3")
+    result = CliRunner().invoke(main, ["train", "--config", str(broken)])
+    assert result.exit_code == 1 and result.output.startswith("error:")
+
+
+def test_cli_train_and_eval(rendered_lmdb, tmp_path):
+    from click.testing import CliRunner
+
+    from crnn_ocr.cli import main
+
+    out = tmp_path / "cli_run"
+    result = CliRunner().invoke(main, ["train", "--train", str(rendered_lmdb), "--out", str(out), "--steps", "3",
+                                       "--batch-size", "8", "--arch", "crnn_s", "--vocab", "default", "--quiet",
+                                       "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["eval", "--model", str(out / "last.pt"), "--data", str(rendered_lmdb),
+                                       "--limit", "20", "--json"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    scores = json.loads(result.output)
+    assert scores[0]["samples"] == 20 and 0 <= scores[0]["cer"]
+    assert scores[0]["protocol"] == "exact"
+
+
+def test_distributed_gloo_two_processes(rendered_lmdb, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+           str(REPO / "cli.py"), "train", "--train", str(rendered_lmdb), "--out", str(out), "--steps", "4",
+           "--batch-size", "8", "--arch", "crnn_s", "--vocab", "default", "--quiet", "--device", "cpu",
+           "--threads", "1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    state = torch.load(out / "last.pt", weights_only=True)
+    assert state["train_state"]["step"] == 4
+    rows = read_log(out)
+    assert rows and all(np.isfinite(float(r["loss"])) for r in rows if r["loss"])
+    assert sorted(p.name for p in out.iterdir() if p.suffix == ".pt") == ["best.pt", "last.pt"]
