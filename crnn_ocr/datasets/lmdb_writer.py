@@ -8,7 +8,7 @@ from pathlib import Path
 import lmdb
 import numpy as np
 
-from crnn_ocr.datasets.sources import SIZES_KEY, header_size, pack_sizes
+from crnn_ocr.datasets.sources import SIZES_KEY, header_size, pack_sizes, release_env
 from crnn_ocr.errors import DatasetError
 
 
@@ -21,6 +21,7 @@ class LmdbWriter:
     def __init__(self, path: str | Path, overwrite: bool = False, commit_every: int = 1000,
                  initial_map_size: int = 64 << 20):
         self.path = Path(path)
+        release_env(self.path)  # a reader cached for this path would keep serving the old data
         if self.path.exists():
             if not overwrite:
                 raise DatasetError(f"{self.path}: already exists (use overwrite)")
@@ -63,6 +64,7 @@ class LmdbWriter:
         self.env.sync()
         self.env.close()
         self.env = None
+        release_env(self.path)
 
     def __enter__(self) -> LmdbWriter:
         return self

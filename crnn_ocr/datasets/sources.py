@@ -47,7 +47,10 @@ class Source:
         """(N, 2) array of (width, height) read from image headers (no full decode)."""
         out = np.zeros((len(self), 2), dtype=np.int32)
         for i in range(len(self)):
-            out[i] = header_size(self.image_bytes(i))
+            try:
+                out[i] = header_size(self.image_bytes(i))
+            except DatasetError:  # a missing entry: size unknown, like a corrupt one; reported when read
+                pass
         return out
 
 
@@ -167,7 +170,9 @@ class FileListSource(Source):
         root = tsv.parent
         entries: list[tuple[Path, str]] = []
         try:
-            lines = tsv.read_text(encoding="utf-8").splitlines()
+            # utf-8-sig: a BOM from a Windows editor would otherwise become part of the first path;
+            # split on newlines only (splitlines would also cut labels at U+2028, U+0085, \x1c...)
+            lines = tsv.read_text(encoding="utf-8-sig").split("\n")
         except (OSError, UnicodeDecodeError) as e:
             raise DatasetError(f"{tsv}: cannot read labels ({e})") from e
         for n, line in enumerate(lines, 1):
@@ -187,7 +192,8 @@ class FileListSource(Source):
         entries: list[tuple[Path, str]] = []
         for gt in sorted(folder.rglob("*.gt.txt")):
             stem = gt.name[: -len(".gt.txt")]
-            image = next((gt.with_name(stem + s) for s in IMAGE_SUFFIXES if gt.with_name(stem + s).is_file()), None)
+            suffixes = IMAGE_SUFFIXES + tuple(s.upper() for s in IMAGE_SUFFIXES)  # scan_001.TIF, IMG_2.JPG
+            image = next((gt.with_name(stem + s) for s in suffixes if gt.with_name(stem + s).is_file()), None)
             if image is None:
                 raise DatasetError(f"{gt}: no image beside it ({stem}.png, .jpg, ...)")
             try:

@@ -14,7 +14,17 @@ from crnn_ocr.vocab import DEFAULT_CHARSET
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
 SYSTEM_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.fonts", "~/.local/share/fonts",
                     "/Library/Fonts", "/System/Library/Fonts", "C:/Windows/Fonts")
-BUNDLED_FONT_DIR = Path(__file__).resolve().parents[3] / "data" / "fonts"
+def _bundled_font_dir() -> Path:
+    """data/fonts of a checkout, or the crnn_ocr.fonts package it is installed as."""
+    try:
+        from importlib.resources import files
+
+        return Path(str(files("crnn_ocr.fonts")))
+    except (ImportError, ModuleNotFoundError, TypeError):
+        return Path(__file__).resolve().parents[3] / "data" / "fonts"
+
+
+BUNDLED_FONT_DIR = _bundled_font_dir()
 REQUIRED = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 NOT_TEXT_FONTS = ("symbol", "dingbat", "emoji", "awesome", "music", "math", "d050000l", "wingding", "ornament")
 CHECKED_CHARS = DEFAULT_CHARSET + "₹₽₩¤™℃№"
