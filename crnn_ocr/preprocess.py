@@ -60,13 +60,14 @@ def make_batch(
     """Stack uint8 images into one float32 (B, C, H, W) batch.
 
     Each image is resized to the model height (unless `resized`), normalised, and padded on the right with
-    its own median gray, so padding looks like background. Returns the batch and each image's width.
+    its own median gray, so padding looks like background. The batch is at least `width` wide and always a
+    multiple of `cfg.width_stride`. Returns the batch and each image's width.
     """
     if not images:
         raise ValueError("make_batch needs at least one image")
     scaled = list(images) if resized else [resize_to_height(im, cfg) for im in images]
     widths = np.array([im.shape[1] for im in scaled], dtype=np.int64)
-    batch_width = max(width or 0, padded_width(widths, cfg))
+    batch_width = padded_width([*widths, width or 0], cfg)  # a requested width is rounded up to the stride too
     batch = np.empty((len(scaled), cfg.channels, cfg.height, batch_width), dtype=np.float32)
     for i, im in enumerate(scaled):
         x = normalize(im, cfg)

@@ -92,10 +92,10 @@ class Vocab:
     def from_file(cls, path: str | Path, **kwargs) -> Vocab:
         """Read a vocabulary file: one character per line (space as a line holding one space), or one line."""
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = Path(path).read_text(encoding="utf-8-sig")  # -sig: a BOM is not a character
         except (OSError, UnicodeDecodeError) as e:
             raise VocabError(f"cannot read vocabulary file {path}: {e}") from e
-        lines = text.split("\n")
+        lines = unicodedata.normalize("NFC", text).split("\n")  # NFC first: a decomposed é is one character
         if lines and lines[-1] == "":
             lines.pop()
         if len(lines) == 1:
@@ -211,11 +211,21 @@ def _extended(label: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     return ext, skip
 
 
+def _shifted(scores: np.ndarray, k: int) -> np.ndarray:
+    """scores moved k positions right, -inf filled in; same length (so a one-state lattice stays one state)."""
+    out = np.full(len(scores), -np.inf)
+    if k < len(scores):
+        out[k:] = scores[: len(scores) - k]
+    return out
+
+
 def ctc_log_likelihood(logp: np.ndarray, label: Sequence[int]) -> float:
     """log P(label | frames) summed over all CTC alignments (the forward algorithm)."""
     T = len(logp)
     if required_frames(label) > T:
         return -np.inf
+    if T == 0:
+        return 0.0  # the empty label, certainly
     ext, skip = _extended(label)
     alpha = np.full(len(ext), -np.inf)
     alpha[0] = logp[0, BLANK]
@@ -223,8 +233,8 @@ def ctc_log_likelihood(logp: np.ndarray, label: Sequence[int]) -> float:
         alpha[1] = logp[0, ext[1]]
     for t in range(1, T):
         stay = alpha
-        step = np.concatenate(([-np.inf], alpha[:-1]))
-        jump = np.where(skip, np.concatenate(([-np.inf, -np.inf], alpha[:-2])), -np.inf)
+        step = _shifted(alpha, 1)
+        jump = np.where(skip, _shifted(alpha, 2), -np.inf)
         alpha = np.logaddexp(np.logaddexp(stay, step), jump) + logp[t, ext]
     return float(np.logaddexp(alpha[-1], alpha[-2]) if len(ext) > 1 else alpha[-1])
 
@@ -234,6 +244,8 @@ def viterbi_align(logp: np.ndarray, label: Sequence[int]) -> np.ndarray | None:
     T = len(logp)
     if required_frames(label) > T:
         return None
+    if T == 0:
+        return np.empty(0, dtype=np.int64)
     ext, skip = _extended(label)
     S = len(ext)
     score = np.full(S, -np.inf)
@@ -245,8 +257,8 @@ def viterbi_align(logp: np.ndarray, label: Sequence[int]) -> np.ndarray | None:
         candidates = np.stack(
             [
                 score,
-                np.concatenate(([-np.inf], score[:-1])),
-                np.where(skip, np.concatenate(([-np.inf, -np.inf], score[:-2])), -np.inf),
+                _shifted(score, 1),
+                np.where(skip, _shifted(score, 2), -np.inf),
             ]
         )
         back[t] = np.argmax(candidates, axis=0)
@@ -255,7 +267,7 @@ def viterbi_align(logp: np.ndarray, label: Sequence[int]) -> np.ndarray | None:
     path = np.empty(T, dtype=np.int64)
     for t in range(T - 1, -1, -1):
         path[t] = ext[s]
-        s -= back[t, s]
+        s -= int(back[t, s])  # int(): numpy 2 would keep int8 and overflow past 127 states
     return path
 
 
@@ -348,8 +360,8 @@ class LexiconDecoder:
     """Lexicon-constrained decoding as in the CRNN paper: the lexicon word with the highest CTC likelihood.
 
     Candidates are the words within `max_distance` edits of the greedy reading (a BK-tree search); if there
-    are none, every word is scored. Words with characters the vocabulary lacks can never be read and are
-    left out (`skipped` counts them).
+    are none, or none of them fits in the frames, every word is scored. Words with characters the vocabulary
+    lacks can never be read and are left out (`skipped` counts them).
 
     >>> import numpy as np
     >>> v = Vocab("abc")
@@ -364,7 +376,7 @@ class LexiconDecoder:
         self.encoded: dict[str, list[int]] = {}
         self.skipped = 0
         for word in words:
-            word = unicodedata.normalize("NFC", word.strip())
+            word = unicodedata.normalize("NFC", word.strip().lstrip("\ufeff"))  # a BOM may open a word list
             if not word or word in self.encoded:
                 continue
             if vocab.unknown(word):
@@ -386,8 +398,10 @@ class LexiconDecoder:
     def decode(self, logp: np.ndarray) -> Prediction:
         logp = np.asarray(logp, dtype=np.float64)
         greedy = greedy_decode(logp, self.vocab).text
-        candidates = [w for _, w in self.tree.search(greedy, self.max_distance)] or list(self.encoded)
+        candidates = [w for _, w in self.tree.search(greedy, self.max_distance)]
         scored = [(ctc_log_likelihood(logp, self.encoded[w]), w) for w in candidates]
+        if not scored or max(s for s, _ in scored) == -np.inf:  # no near word fits in the frames: score them all
+            scored = [(ctc_log_likelihood(logp, ids), w) for w, ids in self.encoded.items()]
         best_score, best = max(scored, key=lambda s: s[0])
         if best_score == -np.inf:
             return Prediction("", 0.0, [], len(logp))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +65,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(f"{path}: refused: holds objects that could run code, or is not a checkpoint ({e})".split("\n")[0]) from e
-    except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+    except Exception as e:  # a foreign file can fail anywhere in the unpickler (KeyError, IndexError, struct.error...)
         raise CheckpointError(f"{path}: not a readable checkpoint ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from e
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a crnn_ocr checkpoint (expected format {FORMAT})")
@@ -81,12 +80,12 @@ def model_from_checkpoint(data: dict[str, Any], path: str | Path = "checkpoint")
     try:
         cfg = ModelConfig.from_dict(dict(data["config"]))
         vocab = Vocab(data["vocab"])
-    except (ConfigError, VocabError, TypeError) as e:
+    except (ConfigError, VocabError, TypeError, ValueError) as e:  # ValueError: dict() of a non-mapping
         raise CheckpointError(f"{path}: invalid model description ({e})") from e
     model = create_model(cfg, vocab.num_classes)
     try:
         model.load_state_dict(data["state_dict"])
-    except RuntimeError as e:
+    except (RuntimeError, TypeError) as e:  # TypeError: state_dict is not a mapping
         raise CheckpointError(f"{path}: weights do not fit architecture {cfg.arch}: {str(e).splitlines()[0]}") from e
     model.eval()
     return model, cfg, vocab
