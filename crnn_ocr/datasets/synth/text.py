@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import string
 from functools import cache
+from pathlib import Path
 
 from crnn_ocr.vocab import DEFAULT_CHARSET
 
@@ -15,17 +16,22 @@ PUNCT_AFTER = ".,:;!?"
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+_FALLBACK_WORDS: tuple[str, ...] = ("the", "and", "total", "cash", "change", "street", "open", "hello", "world", "price", "sale")
+WORD_DIR = Path(__file__).resolve().parents[3] / "data" / "words"
+
+
 @cache
 def word_list(lang: str, n: int = 40000) -> tuple[str, ...]:
+    """The `n` most frequent words of `lang`: from data/words (exported from wordfreq), else wordfreq itself."""
+    path = WORD_DIR / f"{lang}.txt"
+    if path.is_file():
+        return tuple(w for w in path.read_text(encoding="utf-8").split("\n")[:n] if w) or _FALLBACK_WORDS
     try:
         from wordfreq import top_n_list
     except ImportError:
-        return tuple(_FALLBACK_WORDS)
+        return _FALLBACK_WORDS
     words = tuple(w for w in top_n_list(lang, n) if w.isalpha() or "'" in w or "-" in w)
-    return words or tuple(_FALLBACK_WORDS)
-
-
-_FALLBACK_WORDS = ("the", "and", "total", "cash", "change", "street", "open", "hello", "world", "price", "sale")
+    return words or _FALLBACK_WORDS
 
 
 class TextSampler:

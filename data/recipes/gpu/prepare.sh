@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Run HERE (repository root, venv active) before a session's GPU call. Packs what the bare GPU machine lacks
+# into .gpu/ (git-ignored, carried by the device tool, well under its 64 MiB):
+#   .gpu/fonts  every usable system font, subset to the default vocabulary's glyphs (a few MB instead of ~77)
+#   .gpu/whl    wheels the GPU image lacks (lmdb; word lists come from data/words), for its Python 3.12
+#   .gpu/val    the recipe's validation crops (../shared does not travel)
+#   .gpu/last.pt the run to continue (runs/default/last.pt), if there is one
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+mkdir -p .gpu/fonts .gpu/whl
+grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
+python - <<'PY'
+from pathlib import Path
+from fontTools import subset
+from crnn_ocr.datasets.synth.fonts import CHECKED_CHARS, discover_fonts
+
+out = Path(".gpu/fonts")
+options = subset.Options()
+options.layout_features = ["*"]
+options.name_IDs = ["*"]
+options.notdef_outline = True
+for i, font in enumerate(discover_fonts()):
+    target = out / f"{i:03d}_{Path(font.path).stem}.ttf"
+    if target.exists():
+        continue
+    try:
+        f = subset.load_font(font.path, options)
+        s = subset.Subsetter(options)
+        s.populate(text=CHECKED_CHARS)
+        s.subset(f)
+        subset.save_font(f, str(target), options)
+    except Exception as e:  # noqa: BLE001 - a font that cannot be subset is left behind
+        print(f"skipped {font.path}: {e}")
+print(f"{len(list(out.glob('*.ttf')))} fonts packed")
+PY
+python - <<'PY'
+import shutil
+from pathlib import Path
+
+for tsv in sorted(Path("data/recipes").glob("val_*.tsv")):
+    target = Path(".gpu/val") / tsv.stem
+    (target / "images").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i, line in enumerate(tsv.read_text(encoding="utf-8").splitlines()):
+        rel, text = line.split("\t", 1)
+        src = tsv.parent / rel
+        name = f"{i:04d}{src.suffix}"
+        shutil.copyfile(src, target / "images" / name)
+        lines.append(f"images/{name}\t{text}")
+    (target / "labels.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"{tsv.stem}: {len(lines)} validation crops packed")
+PY
+PLATFORMS="--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64"
+for pkg in lmdb==1.7.5; do
+  python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp $PLATFORMS -d .gpu/whl "$pkg" \
+    || python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -d .gpu/whl "$pkg" || echo "could not fetch $pkg"
+done
+[ -f runs/default/last.pt ] && cp runs/default/last.pt .gpu/last.pt
+du -sh .gpu
