@@ -176,12 +176,13 @@ def _split_source(spec: str):
 @click.option("--vocab", help="Characters of the vocabulary, or 'default' (Latin); default: from the data.")
 @click.option("--vocab-file", type=click.Path(dir_okay=False))
 @click.option("--seed", type=int)
+@click.option("--stop-after", type=int, help="End this sitting at this step (the schedule still spans --steps).")
 @click.option("--fresh", is_flag=True, help="Start over even if the run folder holds last.pt.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handles_errors
 def train(config_file, train_data, val, out, arch, height, steps, batch_size, lr, schedule, warmup_steps, val_every,
           early_stop, max_minutes, device, precision, workers, threads, init, freeze_cnn, vocab, vocab_file, seed,
-          fresh, quiet):
+          stop_after, fresh, quiet):
     """Train or fine-tune a model; an interrupted run continues when started again with the same --out."""
     from crnn_ocr.config import TrainConfig, load_config_file
 
@@ -207,8 +208,10 @@ def train(config_file, train_data, val, out, arch, height, steps, batch_size, lr
         cfg = TrainConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
     from crnn_ocr.train.loop import train as run_training
 
-    result = run_training(cfg, progress=not quiet, resume=not fresh, log=lambda m: click.echo(m, err=True))
-    click.echo(json.dumps({"out": result.out, "step": result.step, "best": result.best, "stopped": result.stopped,
+    result = run_training(cfg, progress=not quiet, resume=not fresh, log=lambda m: click.echo(m, err=True),
+                          stop_after=stop_after)
+    best = result.best if result.best.get("step", -1) >= 0 else None
+    click.echo(json.dumps({"out": result.out, "step": result.step, "best": best, "stopped": result.stopped,
                            "data": result.report}, default=str))
 
 
@@ -292,3 +295,5 @@ def synth(count, out, seed, workers, font_dirs, line_share, max_height, color, g
                    progress=not quiet, image_filter=image_filter, line_share=line_share, max_height=max_height,
                    color=color)
     click.echo(f"wrote {n} samples to {out}")
+from crnn_ocr.cli_data import register as _register_data; _register_data(data)  # noqa: E402, E702, I001
+from crnn_ocr.cli_export import export as _export; main.add_command(_export)  # noqa: E402, E702, I001

@@ -41,6 +41,10 @@ class CheckpointError(OcrError):
     """A checkpoint or exported model is missing, foreign, corrupt or unsafe."""
 
 
+class ExportError(OcrError):
+    """A model cannot be exported, or the exported file does not match torch."""
+
+
 class ArchitectureError(OcrError, KeyError):
     """An architecture name is unknown or registered twice."""
 
