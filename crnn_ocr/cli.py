@@ -95,15 +95,21 @@ def _read_inputs(images: tuple[str, ...], channels: int):
 @click.argument("images", nargs=-1, required=True)
 @click.option("--model", "-m", help="Model file (.onnx or .pt). Default: the shipped model.")
 @click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="One JSON record per image (text, confidence, characters).")
+@click.option("--layout", type=click.Choice(["auto", "page", "line", "word"]), default="auto", show_default=True,
+              help="page: find and read the text lines; line/word: the image is one line/word; auto: decide.")
+@click.option("--format", "output", type=click.Choice(["text", "json", "tsv", "hocr"]),
+              help="Output format (default text; --json is --format json).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON record per image (text, confidence, characters, lines).")
 @click.option("--decoder", type=click.Choice(["greedy", "beam"]), default="greedy", show_default=True)
 @click.option("--beam-width", type=click.IntRange(1, 1000), default=10, show_default=True)
 @click.option("--lexicon", type=click.Path(dir_okay=False), help="Word list: output only words from it.")
 @click.option("--threads", type=click.IntRange(0, 256), default=0, help="CPU threads (0: library default).")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handles_errors
-def recognize(images, model, backend, as_json, decoder, beam_width, lexicon, threads, batch_size):
-    """Read the text in IMAGES (files, folders, or - for stdin)."""
+def recognize(images, model, backend, layout, output, as_json, decoder, beam_width, lexicon, threads, batch_size,
+              quiet):
+    """Read the text in IMAGES (files, folders, or - for stdin): word or line crops, pages, receipts, screenshots."""
     rec = _load_recognizer(model, backend, threads, batch_size)
     words = None
     if lexicon:
@@ -112,35 +118,13 @@ def recognize(images, model, backend, as_json, decoder, beam_width, lexicon, thr
         except (OSError, UnicodeDecodeError) as e:
             fail(f"cannot read lexicon {lexicon}: {e}")
     rec.set_decoder(decoder, beam_width, words)
-    failures = 0
-    pending: list[tuple[str, object]] = []
+    from crnn_ocr.page import recognize_page_cli
+
     single = len(images) == 1 and images[0] != "-" and not Path(images[0]).is_dir()
-
-    def flush() -> None:
-        if not pending:
-            return
-        predictions = rec.recognize_arrays([a for _, a in pending])
-        for (name, _), pred in zip(pending, predictions):
-            if as_json:
-                record = {"path": name, "text": pred.text, "confidence": round(pred.confidence, 4),
-                          "characters": [{"char": c.char, "confidence": round(c.confidence, 4), "x0": c.x0, "x1": c.x1}
-                                         for c in pred.chars]}
-                click.echo(json.dumps(record, ensure_ascii=False))
-            elif single:
-                click.echo(pred.text)
-            else:
-                click.echo(f"{name}\t{pred.text}")
-        pending.clear()
-
-    for name, array, error in _read_inputs(images, rec.cfg.channels):
-        if error:
-            failures += 1
-            click.echo(f"error: {error}", err=True)
-            continue
-        pending.append((name, array))
-        if len(pending) >= 256:
-            flush()
-    flush()
+    failures = recognize_page_cli(rec, _read_inputs(images, rec.cfg.channels), layout=layout,
+                                  output=output or ("json" if as_json else "text"), single=single,
+                                  progress=False if quiet else None, out=click.echo,
+                                  err=lambda m: click.echo(m, err=True))
     if failures:
         sys.exit(1)
 

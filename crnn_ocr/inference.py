@@ -1,6 +1,6 @@
 """The recognition loop shared by the torch predictor and the ONNX runtime (torch-free).
 
-Read -> resize -> group by width -> pad -> run the network -> decode -> place characters on the image.
+Read -> resize -> group by padded width -> pad -> run the network -> decode -> place characters on the image.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 
 from crnn_ocr.config import ModelConfig
 from crnn_ocr.imageio import ImageInput, read_image
-from crnn_ocr.preprocess import make_batch, output_lengths, resize_to_height, width_groups
+from crnn_ocr.preprocess import bucket_groups, make_batch, output_lengths, resize_to_height
 from crnn_ocr.vocab import Decoder, LexiconDecoder, Prediction, Vocab
 
 ForwardFn = Callable[[np.ndarray], np.ndarray]
@@ -53,8 +53,8 @@ class TextRecognizer:
         resized = [resize_to_height(a, self.cfg) for a in arrays]
         widths = [r.shape[1] for r in resized]
         results: list[Prediction | None] = [None] * len(arrays)
-        for group in width_groups(widths, self.batch_size):
-            batch, batch_widths = make_batch([resized[i] for i in group], self.cfg, resized=True)
+        for bucket, group in bucket_groups(widths, self.batch_size, self.cfg):
+            batch, batch_widths = make_batch([resized[i] for i in group], self.cfg, resized=True, width=bucket)
             logits = np.asarray(self.forward(batch))
             predictions = self.decoder.decode_batch(logits, output_lengths(batch_widths, self.cfg))
             pixels_per_frame = batch.shape[3] / logits.shape[1]

@@ -49,6 +49,15 @@ def padded_width(widths: Sequence[int], cfg: ModelConfig) -> int:
     return int(-(-widest // cfg.width_stride) * cfg.width_stride)
 
 
+def bucket_width(width: int, cfg: ModelConfig) -> int:
+    """The padded width an image `width` pixels wide is read at: the next multiple of 32 (64 past 256 px, 128
+    past 1024 px). It depends on the image alone, so a BiLSTM, which also reads the padding, gives an image the
+    same reading whatever else shares its batch."""
+    step = 32 if width <= 256 else 64 if width <= 1024 else 128
+    bucket = -(-width // step) * step
+    return bucket if bucket <= cfg.max_width else padded_width([width], cfg)
+
+
 def output_lengths(widths: Sequence[int] | np.ndarray, cfg: ModelConfig) -> np.ndarray:
     """Output frames that belong to each image (the rest of the batch's frames are padding)."""
     return -(-np.asarray(widths, dtype=np.int64) // cfg.width_stride)
@@ -82,3 +91,12 @@ def width_groups(widths: Sequence[int], batch_size: int) -> list[list[int]]:
     """Indices grouped into batches of similar width, so little compute is spent on padding."""
     order = np.argsort(np.asarray(widths), kind="stable")
     return [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+
+
+def bucket_groups(widths: Sequence[int], batch_size: int, cfg: ModelConfig) -> list[tuple[int, list[int]]]:
+    """(bucket width, indices) batches: each batch holds images of one `bucket_width`, at most batch_size."""
+    buckets: dict[int, list[int]] = {}
+    for i, w in enumerate(widths):
+        buckets.setdefault(bucket_width(int(w), cfg), []).append(i)
+    return [(b, members[i : i + batch_size]) for b, members in sorted(buckets.items())
+            for i in range(0, len(members), batch_size)]

@@ -38,7 +38,10 @@ def preprocess(path, meta):
     pixels = np.asarray(image.resize((width, height), Image.BILINEAR), dtype=np.float32)
     x = (pixels / 255.0 - mean) / std
     x = x[None] if channels == 1 else x.transpose(2, 0, 1)  # (H, W) or (H, W, C) -> (C, H, W)
-    padded = -(-width // stride) * stride  # round the width up to a multiple of the stride
+    step = 32 if width <= 256 else 64 if width <= 1024 else 128  # pad to a width that depends on this image only
+    padded = -(-width // step) * step
+    if padded > int(meta["max_width"]):
+        padded = -(-width // stride) * stride
     batch = np.empty((1, channels, height, padded), dtype=np.float32)
     batch[0, :, :, :width] = x
     batch[0, :, :, width:] = np.median(x, axis=(1, 2), keepdims=True)  # pad with the image's median gray

@@ -1,0 +1,145 @@
+"""What `ocr recognize` calls for whole images: read many inputs in batches and print them in one format.
+
+Kept out of `crnn_ocr.cli` so the command stays a thin wrapper; no click and no torch here.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from typing import TextIO
+
+import numpy as np
+
+from crnn_ocr.page.lines import TextFilter
+from crnn_ocr.page.reading import OUTPUT_FORMATS, TSV_HEADER, PageResult, hocr_document, read_pages
+
+InputItem = tuple[str, "np.ndarray | None", "str | None"]  # (name, image or None, error or None)
+
+
+def format_result(name: str, result: PageResult, output: str, *, index: int = 1, single: bool = False,
+                  chars: bool = True) -> str:
+    """One result in an output format (without the TSV header or the hOCR document around it).
+
+    text: a line-layout result prints `name<TAB>text` (just the text when `single`), as `ocr recognize` did
+    for crops; a page prints `==> name <==` then its text (just the text when `single`).
+    json: one JSON object per image with its path (line and word layouts also keep the `characters` list
+    of the crop record). tsv: Tesseract's TSV rows. hocr: one ocr_page element.
+    """
+    if output == "text":
+        text = result.to_text()
+        if single:
+            return text
+        if result.layout != "page":
+            return f"{name}\t{text}"
+        return f"==> {name} <==\n{text}\n" if text else f"==> {name} <==\n"
+    if output == "json":
+        import json
+
+        record = {"path": name, **result.to_dict(chars)}
+        if result.layout != "page":
+            # The record `ocr recognize --json` wrote for crops before pages existed, kept for its readers.
+            record["characters"] = [{"char": c.char, "confidence": round(c.confidence, 4), "x0": c.box[0],
+                                     "x1": c.box[2]} for line in result.lines for c in line.chars]
+        return json.dumps(record, ensure_ascii=False)
+    if output == "tsv":
+        return result.to_tsv(page_num=index, header=False).rstrip("\n")
+    if output == "hocr":
+        return result.to_hocr(page_num=index, title=name, standalone=False)
+    raise ValueError(f"unknown output format {output!r}: use one of {', '.join(OUTPUT_FORMATS)}")
+
+
+def recognize_page_cli(
+    recognizer,
+    inputs: Iterable[InputItem],
+    *,
+    layout: str = "auto",
+    output: str = "text",
+    single: bool = False,
+    text_filter: TextFilter | None = None,
+    progress: bool | None = None,
+    total: int | None = None,
+    out: Callable[[str], None] | None = None,
+    err: Callable[[str], None] | None = None,
+    batch_lines: int = 256,
+    batch_images: int = 64,
+    **read_options,
+) -> int:
+    """Read every input image and print the results; returns how many inputs failed.
+
+    Args:
+        recognizer: any `TextRecognizer` (its decoder already set).
+        inputs: (name, uint8 array, None) for a readable image, (name, None, message) for a failed one;
+            `crnn_ocr.cli._read_inputs` yields exactly this.
+        layout: auto | page | line | word (see `read_page`).
+        output: text | json | tsv | hocr.
+        single: one input, printed without its name (text output).
+        progress: a progress bar on stderr (None: when stderr is a terminal and there is more than one input).
+        total: number of inputs, for the progress bar.
+        out, err: print functions for results and error lines (default: stdout, stderr).
+        batch_lines, batch_images: images are read together until about this many lines or images.
+        read_options: chunk_width, overlap, pad for `read_pages`.
+    """
+    if output not in OUTPUT_FORMATS:
+        raise ValueError(f"unknown output format {output!r}: use one of {', '.join(OUTPUT_FORMATS)}")
+    out = out or _printer(sys.stdout)
+    err = err or _printer(sys.stderr)
+    if progress is None:
+        progress = sys.stderr.isatty() and (total is None or total > 1)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="image", file=sys.stderr, dynamic_ncols=True, leave=False)
+    failures = 0
+    index = 0
+    pending: list[tuple[str, np.ndarray]] = []
+    pending_lines = 0
+    hocr_pages: list[str] = []
+    if output == "tsv":
+        out(TSV_HEADER)
+
+    def flush() -> None:
+        nonlocal index, pending_lines
+        if not pending:
+            return
+        results = read_pages(recognizer, [a for _, a in pending], layout, text_filter, **read_options)
+        for (name, _), result in zip(pending, results):
+            index += 1
+            text = format_result(name, result, output, index=index, single=single)
+            if output == "hocr":
+                hocr_pages.append(text)
+            else:
+                out(text)
+        if bar is not None:
+            bar.update(len(pending))
+        pending.clear()
+        pending_lines = 0
+
+    try:
+        for name, array, error in inputs:
+            if error is not None or array is None:
+                failures += 1
+                err(f"error: {error or name + ': cannot read'}")
+                if bar is not None:
+                    bar.update(1)
+                continue
+            pending.append((name, array))
+            # A page holds tens of lines, a crop one: estimate by size so batches stay moderate.
+            pending_lines += 1 if min(array.shape[:2]) <= 200 else 40
+            if pending_lines >= batch_lines or len(pending) >= batch_images:
+                flush()
+        flush()
+    finally:
+        if bar is not None:
+            bar.close()
+    if output == "hocr":
+        out(hocr_document(hocr_pages).rstrip("\n"))
+    return failures
+
+
+def _printer(stream: TextIO) -> Callable[[str], None]:
+    def write(text: str) -> None:
+        print(text, file=stream)
+
+    return write

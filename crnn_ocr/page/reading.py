@@ -1,0 +1,544 @@
+"""Reading whole images: lines found by `find_lines`, each read by a CRNN, long ones in overlapping chunks.
+
+`read_page(recognizer, image)` works with any `crnn_ocr.inference.TextRecognizer` (torch or ONNX); nothing
+here imports torch.
+
+>>> # from crnn_ocr.predictor import Recognizer
+>>> # page = read_page(Recognizer.from_checkpoint("weights/crnn_default.pt"), "receipt.jpg")
+>>> # print(page.to_text()); page.to_json(); page.to_tsv(); page.to_hocr()
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from crnn_ocr.imageio import ImageInput, read_image
+from crnn_ocr.page.lines import LineBox, TextFilter, apply_filter, crop_line, find_lines, is_single_line, to_gray
+from crnn_ocr.vocab import CharInfo, Prediction
+
+LAYOUTS = ("auto", "page", "line", "word")
+OUTPUT_FORMATS = ("text", "json", "tsv", "hocr")
+TSV_HEADER = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext"
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass
+class CharResult:
+    """One character, placed on the image from its CTC frames (approximate: CTC marks where, not how wide)."""
+
+    char: str
+    confidence: float
+    box: Box
+
+    def to_dict(self) -> dict:
+        return {"char": self.char, "confidence": round(self.confidence, 4), "box": list(self.box)}
+
+
+@dataclass
+class WordResult:
+    """A run of characters between spaces; its box is snapped to the ink around its characters."""
+
+    text: str
+    confidence: float
+    box: Box
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "confidence": round(self.confidence, 4), "box": list(self.box)}
+
+
+@dataclass
+class LineResult:
+    """One line read from the image. `box` is (x0, y0, x1, y1) in image pixels; `quad` the rotated rectangle."""
+
+    text: str
+    confidence: float
+    box: Box
+    quad: tuple[tuple[float, float], ...]
+    words: list[WordResult] = field(default_factory=list)
+    chars: list[CharResult] = field(default_factory=list)
+    block: int = 0
+    row: int = 0
+    angle: float = 0.0
+    inverted: bool = False
+
+    def to_dict(self, chars: bool = True) -> dict:
+        out = {"text": self.text, "confidence": round(self.confidence, 4), "box": list(self.box),
+               "quad": [[round(x, 1), round(y, 1)] for x, y in self.quad], "block": self.block, "row": self.row,
+               "angle": self.angle, "inverted": self.inverted, "words": [w.to_dict() for w in self.words]}
+        if chars:
+            out["chars"] = [c.to_dict() for c in self.chars]
+        return out
+
+
+@dataclass
+class PageResult:
+    """Everything read from one image, in reading order.
+
+    `layout` is how the image was treated: "page" (lines found and read), "line" (the whole image is one line,
+    read in chunks if long) or "word" (the whole image read at once).
+    """
+
+    width: int
+    height: int
+    layout: str
+    lines: list[LineResult] = field(default_factory=list)
+    angle: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return self.to_text()
+
+    @property
+    def confidence(self) -> float:
+        """Mean line confidence weighted by line length (0 when nothing was read)."""
+        weights = [len(line.text) for line in self.lines if line.text]
+        if not weights:
+            return 0.0
+        return float(sum(len(ln.text) * ln.confidence for ln in self.lines if ln.text) / sum(weights))
+
+    def to_text(self) -> str:
+        """The text: one row per output line (a row's segments joined by a space), a blank line between blocks."""
+        out: list[str] = []
+        previous_block = None
+        row_key = None
+        for line in self.lines:
+            if not line.text:
+                continue
+            if previous_block is not None and line.block != previous_block:
+                out.append("")
+            if (line.block, line.row) == row_key and out:
+                out[-1] += " " + line.text
+            else:
+                out.append(line.text)
+            previous_block, row_key = line.block, (line.block, line.row)
+        return "\n".join(out)
+
+    def to_dict(self, chars: bool = True) -> dict:
+        return {"width": self.width, "height": self.height, "layout": self.layout, "angle": self.angle,
+                "text": self.to_text(), "confidence": round(self.confidence, 4),
+                "lines": [line.to_dict(chars) for line in self.lines]}
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, **kwargs)
+
+    def to_tsv(self, page_num: int = 1, header: bool = True) -> str:
+        """Tesseract's TSV: level (1 page, 2 block, 3 paragraph, 4 line, 5 word), numbering, box, conf, text."""
+        rows = [TSV_HEADER] if header else []
+
+        def row(level, block, par, line, word, box, conf, text=""):
+            x0, y0, x1, y1 = box
+            rows.append(f"{level}\t{page_num}\t{block}\t{par}\t{line}\t{word}\t{x0}\t{y0}\t{x1 - x0}\t{y1 - y0}\t"
+                        f"{conf}\t{text}")
+
+        row(1, 0, 0, 0, 0, (0, 0, self.width, self.height), -1)
+        for b, lines in enumerate(self._blocks(), 1):
+            block_box = _union([ln.box for ln in lines])
+            row(2, b, 0, 0, 0, block_box, -1)
+            row(3, b, 1, 0, 0, block_box, -1)
+            for n, line in enumerate(lines, 1):
+                row(4, b, 1, n, 0, line.box, -1)
+                for k, word in enumerate(line.words, 1):
+                    text = word.text.replace("\t", " ").replace("\n", " ")
+                    row(5, b, 1, n, k, word.box, f"{100 * word.confidence:.2f}", text)
+        return "\n".join(rows) + "\n"
+
+    def to_hocr(self, page_num: int = 1, title: str = "", standalone: bool = True) -> str:
+        """hOCR (HTML with ocr_page, ocr_carea, ocr_par, ocr_line and ocrx_word elements, bbox and x_wconf)."""
+        p = page_num
+        name = html.escape(title, quote=True).replace("&#x27;", "'")
+        out = [f'  <div class="ocr_page" id="page_{p}" title="image &quot;{name}&quot;; bbox 0 0 {self.width} '
+               f'{self.height}; ppageno {p - 1}">']
+        for b, lines in enumerate(self._blocks(), 1):
+            bbox = " ".join(map(str, _union([ln.box for ln in lines])))
+            out.append(f'   <div class="ocr_carea" id="block_{p}_{b}" title="bbox {bbox}">')
+            out.append(f'    <p class="ocr_par" id="par_{p}_{b}" title="bbox {bbox}">')
+            for n, line in enumerate(lines, 1):
+                lb = " ".join(map(str, line.box))
+                angle = f"; textangle {line.angle:g}" if line.angle else ""
+                out.append(f'     <span class="ocr_line" id="line_{p}_{b}_{n}" title="bbox {lb}{angle}; '
+                           f'x_wconf {round(100 * line.confidence)}">')
+                for k, word in enumerate(line.words, 1):
+                    wb = " ".join(map(str, word.box))
+                    out.append(f'      <span class="ocrx_word" id="word_{p}_{b}_{n}_{k}" title="bbox {wb}; '
+                               f'x_wconf {round(100 * word.confidence)}">{html.escape(word.text, quote=False)}</span>')
+                out.append("     </span>")
+            out.append("    </p>")
+            out.append("   </div>")
+        out.append("  </div>")
+        body = "\n".join(out)
+        return hocr_document([body]) if standalone else body
+
+    def _blocks(self) -> list[list[LineResult]]:
+        blocks: list[list[LineResult]] = []
+        previous = None
+        for line in self.lines:
+            if not line.text:
+                continue
+            if line.block != previous or not blocks:
+                blocks.append([])
+            blocks[-1].append(line)
+            previous = line.block
+        return blocks
+
+
+def hocr_document(pages: Sequence[str]) -> str:
+    """Wrap the `to_hocr(standalone=False)` bodies of one or more pages into one hOCR document."""
+    from crnn_ocr import __version__
+
+    head = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
+            '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n'
+            '<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="en" lang="en">\n <head>\n  <title></title>\n'
+            '  <meta http-equiv="Content-Type" content="text/html;charset=utf-8"/>\n'
+            f'  <meta name="ocr-system" content="crnn_ocr {__version__}"/>\n'
+            '  <meta name="ocr-capabilities" content="ocr_page ocr_carea ocr_par ocr_line ocrx_word ocrp_wconf"/>\n'
+            ' </head>\n <body>\n')
+    return head + "\n".join(pages) + "\n </body>\n</html>\n"
+
+
+def _union(boxes: Sequence[Box]) -> Box:
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Chunks: long lines are read in overlapping pieces and merged by character position.
+
+
+def plan_chunks(width: int, height: int, model_height: int, chunk_width: int | None = 400, overlap: int = 64
+                ) -> list[tuple[int, int]]:
+    """Column ranges [start, end) of the chunks a line crop of (height, width) is read in.
+
+    `chunk_width` and `overlap` are in model pixels (after scaling to `model_height`); chunks are spread evenly
+    so neighbours overlap by at least `overlap`. One chunk when the line fits (or chunk_width is None).
+
+    >>> plan_chunks(1000, 32, 32, 400, 64)
+    [(0, 400), (300, 700), (600, 1000)]
+    >>> plan_chunks(300, 32, 32)
+    [(0, 300)]
+    """
+    if chunk_width is None or width * model_height / max(height, 1) <= chunk_width:
+        return [(0, width)]
+    if not 0 <= overlap < chunk_width:
+        raise ValueError("overlap must be in [0, chunk_width)")
+    scale = model_height / max(height, 1)
+    size = min(width, max(1, int(round(chunk_width / scale))))
+    step = (chunk_width - overlap) / scale
+    n = int(math.ceil((width - size) / step)) + 1
+    starts = np.linspace(0, width - size, n)
+    return [(int(round(s)), int(round(s)) + size) for s in starts]
+
+
+def ink_profile(crop: np.ndarray) -> np.ndarray:
+    """Dark pixels per column of a dark-on-light crop (Otsu threshold), as int array of the crop's width."""
+    gray = to_gray(crop)
+    if gray.size == 0:
+        return np.zeros(gray.shape[1] if gray.ndim == 2 else 0, np.int64)
+    if int(gray.max()) - int(gray.min()) < 12:
+        return np.zeros(gray.shape[1], np.int64)
+    t, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    dark = gray <= t
+    if dark.mean() > 0.5:  # light text on dark: ink is the minority
+        dark = ~dark
+    return dark.sum(axis=0).astype(np.int64)
+
+
+def choose_cut(ink: np.ndarray, lo: float, hi: float) -> tuple[float, int]:
+    """Where to switch from one chunk's characters to the next inside their overlap [lo, hi).
+
+    The middle half of the overlap is searched for the widest blank (inkless) run of columns, so no glyph is
+    split and both chunks saw the characters on either side with context; without one, the column with the
+    least ink nearest the middle. Returns (cut x, width of the blank run there).
+    """
+    quarter = (hi - lo) / 4
+    a, b = int(math.floor(lo + quarter)), int(math.ceil(hi - quarter))
+    a, b = max(0, a), min(len(ink), max(b, a + 1))
+    middle = (lo + hi) / 2
+    if b <= a:
+        return middle, 0
+    segment = ink[a:b]
+    blank = segment == 0
+    if blank.any():
+        # Runs of blank columns (extended beyond the window, to measure their full width).
+        best, best_len = None, -1
+        x = a
+        while x < b:
+            if ink[x] != 0:
+                x += 1
+                continue
+            start = x
+            while x < b and ink[x] == 0:
+                x += 1
+            run_start, run_end = start, x
+            while run_start > 0 and ink[run_start - 1] == 0:
+                run_start -= 1
+            while run_end < len(ink) and ink[run_end] == 0:
+                run_end += 1
+            length = run_end - run_start
+            if length > best_len or (length == best_len and best is not None
+                                     and abs((start + x) / 2 - middle) < abs(best - middle)):
+                best, best_len = (max(start, a) + min(x, b)) / 2, length
+        return float(best), int(best_len)
+    candidates = np.flatnonzero(segment == segment.min()) + a
+    return float(candidates[np.argmin(np.abs(candidates + 0.5 - middle))] + 0.5), 0
+
+
+def _char_span(c: CharInfo, prediction: Prediction, width: int) -> tuple[float, float]:
+    if c.x0 is not None and c.x1 is not None:
+        return float(c.x0), float(c.x1)
+    per_frame = width / max(prediction.frames, 1)
+    return c.start * per_frame, c.end * per_frame
+
+
+def merge_chunks(pieces: Sequence[tuple[int, int, Prediction]], ink: np.ndarray, space_width: float
+                 ) -> list[CharInfo]:
+    """Join the readings of overlapping chunks into one character list, positions in line-crop pixels.
+
+    Between two chunks a cut is chosen in their overlap (`choose_cut`): characters centred left of it come
+    from the left chunk, the others from the right one, so the unreliable ends of each chunk are dropped. A
+    space is kept once, and added when the cut fell in a blank wider than `space_width` pixels.
+    """
+    cuts = [-math.inf]
+    blanks = [0]
+    for (_, end_a, _), (start_b, _, _) in zip(pieces, pieces[1:]):
+        cut, blank = choose_cut(ink, start_b, end_a)
+        cuts.append(cut)
+        blanks.append(blank)
+    cuts.append(math.inf)
+    merged: list[CharInfo] = []
+    for k, (start, end, prediction) in enumerate(pieces):
+        taken = []
+        for c in prediction.chars:
+            x0, x1 = _char_span(c, prediction, end - start)
+            centre = start + (x0 + x1) / 2
+            if cuts[k] <= centre < cuts[k + 1]:
+                taken.append(CharInfo(c.char, c.confidence, c.start, c.end, start + x0, start + x1))
+        if k > 0 and blanks[k] >= space_width and taken and merged \
+                and taken[0].char != " " and merged[-1].char != " ":
+            merged.append(CharInfo(" ", min(merged[-1].confidence, taken[0].confidence), 0, 0, cuts[k], cuts[k]))
+        for c in taken:
+            if c.char == " " and (not merged or merged[-1].char == " "):
+                continue  # no leading or doubled spaces at a junction
+            merged.append(c)
+    while merged and merged[-1].char == " ":
+        merged.pop()
+    return merged
+
+
+def _geometric_mean(values: Sequence[float]) -> float:
+    if not values:
+        return 0.0
+    return float(np.exp(np.mean(np.log(np.maximum(values, 1e-12)))))
+
+
+def _map_box(to_image: np.ndarray, x0: float, y0: float, x1: float, y1: float, width: int, height: int) -> Box:
+    corners = np.array([[x0, y0, 1], [x1, y0, 1], [x1, y1, 1], [x0, y1, 1]], dtype=np.float64)
+    pts = corners @ to_image.T  # (4, 3) @ (3, 2) -> (4, 2) image pixels
+    bx0, by0 = np.floor(pts.min(axis=0))
+    bx1, by1 = np.ceil(pts.max(axis=0))
+    return (int(np.clip(bx0, 0, width)), int(np.clip(by0, 0, height)), int(np.clip(bx1, 0, width)),
+            int(np.clip(by1, 0, height)))
+
+
+def _words(chars: list[CharInfo], dark: np.ndarray, text_band: tuple[int, int]
+           ) -> list[tuple[str, float, float, float, float, float, list[CharInfo]]]:
+    """Split characters on spaces; each word's box is the ink between the midpoints to its neighbours.
+
+    Returns (text, confidence, x0, y0, x1, y1, chars) in crop pixels.
+    """
+    groups: list[list[CharInfo]] = []
+    for c in chars:
+        if c.char.isspace():
+            if groups and groups[-1]:
+                groups.append([])
+            continue
+        if not groups:
+            groups.append([])
+        groups[-1].append(c)
+    groups = [g for g in groups if g]
+    width = dark.shape[1]
+    out = []
+    for k, g in enumerate(groups):
+        lo = 0.0 if k == 0 else (groups[k - 1][-1].x1 + g[0].x0) / 2
+        hi = float(width) if k == len(groups) - 1 else (g[-1].x1 + groups[k + 1][0].x0) / 2
+        a, b = int(max(0, math.floor(lo))), int(min(width, math.ceil(hi)))
+        band = dark[text_band[0]:text_band[1], a:b]
+        cols = np.flatnonzero(band.any(axis=0)) if band.size else np.zeros(0, int)
+        if len(cols):
+            x0, x1 = a + cols[0], a + cols[-1] + 1
+            rows = np.flatnonzero(dark[:, x0:x1].any(axis=1))
+            rows = rows[(rows >= text_band[0] - 2) & (rows < text_band[1] + 2)]
+            y0, y1 = (rows[0], rows[-1] + 1) if len(rows) else text_band
+        else:
+            x0, x1 = g[0].x0, g[-1].x1
+            y0, y1 = text_band
+        text = "".join(c.char for c in g)
+        out.append((text, _geometric_mean([c.confidence for c in g]), float(x0), float(y0), float(x1), float(y1), g))
+    return out
+
+
+@dataclass
+class _Job:
+    """One line to read: its crop, where the crop sits in the image, and the chunks it is read in."""
+
+    line: LineBox
+    crop: np.ndarray
+    to_image: np.ndarray
+    text_band: tuple[int, int]
+    text_height: float
+    chunks: list[tuple[int, int]]
+    first: int = 0  # index of its first chunk in the batch
+
+
+@dataclass
+class _Plan:
+    width: int
+    height: int
+    layout: str
+    angle: float
+    jobs: list[_Job]
+
+
+def _plan(recognizer, image, layout: str, text_filter: TextFilter | None, chunk_width: int | None, overlap: int,
+          pad: float) -> _Plan:
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}: use one of {', '.join(LAYOUTS)}")
+    if isinstance(image, np.ndarray) and image.size == 0:
+        h = image.shape[0] if image.ndim >= 1 else 0
+        w = image.shape[1] if image.ndim >= 2 else 0
+        return _Plan(w, h, "page" if layout == "auto" else layout, 0.0, [])
+    array = read_image(image, channels=recognizer.cfg.channels)
+    gray = to_gray(array)
+    if chunk_width is None:  # by default a line is cut only where the model stops reading in one piece
+        chunk_width = recognizer.cfg.max_width
+    elif chunk_width == 0:  # never cut
+        chunk_width = None
+    H, W = gray.shape
+    lines: list[LineBox] | None = None
+    if layout == "auto":
+        lines = find_lines(gray)
+        layout = "line" if is_single_line(gray, lines) else "page"
+    if layout == "page":
+        if lines is None:
+            lines = find_lines(gray)
+        if text_filter is not None:
+            lines = apply_filter(array, lines, text_filter)
+        jobs = []
+        for line in lines:
+            crop, to_image = crop_line(array, line, pad)
+            quad = np.asarray(line.quad)
+            top = float((cv2.invertAffineTransform(to_image) @ [*quad[0], 1])[1])  # line top in crop rows
+            top = int(np.clip(round(top), 0, crop.shape[0] - 1))
+            bottom = int(np.clip(round(top + np.linalg.norm(quad[3] - quad[0])), top + 1, crop.shape[0]))
+            band = (top, bottom)
+            jobs.append(_Job(line, crop, to_image, band, line.height,
+                             plan_chunks(crop.shape[1], crop.shape[0], recognizer.cfg.height, chunk_width, overlap)))
+        angle = lines[0].angle if lines else 0.0
+        return _Plan(W, H, layout, angle, jobs)
+    if int(gray.max()) - int(gray.min()) < 12:  # blank: nothing to read
+        return _Plan(W, H, layout, 0.0, [])
+    whole = LineBox(0, 0, W, H, ((0.0, 0.0), (float(W), 0.0), (float(W), float(H)), (0.0, float(H))), height=H)
+    chunks = plan_chunks(W, H, recognizer.cfg.height, chunk_width if layout == "line" else None, overlap)
+    identity = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    return _Plan(W, H, layout, 0.0, [_Job(whole, array, identity, (0, H), 0.6 * H, chunks)])
+
+
+def _assemble(plan: _Plan, predictions: Sequence[Prediction]) -> PageResult:
+    lines_out = []
+    for job in plan.jobs:
+        pieces = [(s, e, predictions[job.first + k]) for k, (s, e) in enumerate(job.chunks)]
+        ink = ink_profile(job.crop)
+        if len(pieces) == 1:
+            s, e, p = pieces[0]
+            chars = [CharInfo(c.char, c.confidence, c.start, c.end, *_char_span(c, p, e - s)) for c in p.chars]
+        else:
+            chars = merge_chunks(pieces, ink, 0.35 * job.text_height)
+        while chars and chars[0].char == " ":
+            chars.pop(0)
+        while chars and chars[-1].char == " ":
+            chars.pop()
+        text = "".join(c.char for c in chars)
+        if chars:
+            confidence = _geometric_mean([c.confidence for c in chars])
+        else:
+            confidence = float(np.mean([p.confidence for _, _, p in pieces])) if pieces else 0.0
+        gray = to_gray(job.crop)
+        dark = _dark_mask(gray)
+        words = []
+        chars_out = []
+        for wtext, wconf, x0, y0, x1, y1, wchars in _words(chars, dark, job.text_band):
+            words.append(WordResult(wtext, wconf, _map_box(job.to_image, x0, y0, x1, y1, plan.width, plan.height)))
+            for c in wchars:
+                chars_out.append(CharResult(c.char, c.confidence,
+                                            _map_box(job.to_image, c.x0, y0, max(c.x1, c.x0 + 1), y1, plan.width,
+                                                     plan.height)))
+        line = job.line
+        lines_out.append(LineResult(text, confidence, line.box, line.quad, words, chars_out, line.block, line.row,
+                                    line.angle, line.inverted))
+    return PageResult(plan.width, plan.height, plan.layout, lines_out, plan.angle)
+
+
+def _dark_mask(gray: np.ndarray) -> np.ndarray:
+    if gray.size == 0 or int(gray.max()) - int(gray.min()) < 12:
+        return np.zeros(gray.shape, bool)
+    t, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    dark = gray <= t
+    return ~dark if dark.mean() > 0.5 else dark
+
+
+def read_pages(
+    recognizer,
+    images: Sequence[ImageInput],
+    layout: str = "auto",
+    text_filter: TextFilter | None = None,
+    *,
+    chunk_width: int | None = None,
+    overlap: int = 64,
+    pad: float = 0.2,
+) -> list[PageResult]:
+    """`read_page` for several images, with the lines of all of them recognised in shared batches."""
+    plans = [_plan(recognizer, im, layout, text_filter, chunk_width, overlap, pad) for im in images]
+    arrays = []
+    for plan in plans:
+        for job in plan.jobs:
+            job.first = len(arrays)
+            arrays.extend(np.ascontiguousarray(job.crop[:, s:e]) for s, e in job.chunks)
+    predictions = recognizer.recognize_arrays(arrays) if arrays else []
+    return [_assemble(plan, predictions) for plan in plans]
+
+
+def read_page(
+    recognizer,
+    image: ImageInput,
+    layout: str = "auto",
+    text_filter: TextFilter | None = None,
+    *,
+    chunk_width: int | None = None,
+    overlap: int = 64,
+    pad: float = 0.2,
+) -> PageResult:
+    """Read all the text of an image: find its lines (unless it is one already) and read them in order.
+
+    Args:
+        recognizer: a `crnn_ocr.inference.TextRecognizer` (torch `Recognizer` or ONNX `OnnxRecognizer`).
+        image: path, bytes, PIL image or uint8 array; an empty array gives an empty result.
+        layout: "page" finds lines; "line" reads the whole image as one line (in chunks when long); "word"
+            reads it in one piece; "auto" picks "line" when `is_single_line` says so, else "page".
+        text_filter: optional verifier dropping false line candidates (see `TextFilter`).
+        chunk_width: lines wider than this many model pixels (after scaling to the model height) are read in
+            chunks of this width; None reads every line whole.
+        overlap: model pixels shared by neighbouring chunks.
+        pad: margin around each line crop, in text heights.
+
+    Returns:
+        PageResult with lines (text, confidence, box, words, characters) in reading order.
+    """
+    return read_pages(recognizer, [image], layout, text_filter, chunk_width=chunk_width, overlap=overlap,
+                      pad=pad)[0]
