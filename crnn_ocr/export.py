@@ -11,8 +11,6 @@ nothing else.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +22,7 @@ from torch import nn
 
 from crnn_ocr.config import ModelConfig
 from crnn_ocr.errors import ExportError
-from crnn_ocr.models.checkpoint import load_model
+from crnn_ocr.models.checkpoint import atomic_path, load_model
 from crnn_ocr.runtime import INPUT_NAME, OUTPUT_NAME, OnnxRecognizer, model_metadata, open_session
 from crnn_ocr.vocab import Vocab
 
@@ -57,14 +55,12 @@ def export_model(model: nn.Module, cfg: ModelConfig, vocab: Vocab, out_path: str
     model = model.float().cpu().eval()
     # A batch of 2 and a width off the parity widths: nothing may be specialised to the example's shape.
     example = torch.zeros(2, cfg.channels, cfg.height, 12 * cfg.width_stride)
-    fd, tmp = tempfile.mkstemp(prefix=out_path.name + ".", suffix=".tmp", dir=out_path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(out_path) as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer and deprecation chatter; the parity check is the real test
             try:
                 torch.onnx.export(
-                    model, (example,), tmp, dynamo=False, opset_version=opset, do_constant_folding=True,
+                    model, (example,), str(tmp), dynamo=False, opset_version=opset, do_constant_folding=True,
                     input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                     dynamic_axes={INPUT_NAME: {0: "batch", 3: "width"}, OUTPUT_NAME: {0: "batch", 1: "frames"}},
                 )
@@ -72,7 +68,7 @@ def export_model(model: nn.Module, cfg: ModelConfig, vocab: Vocab, out_path: str
                 raise ExportError(f"this torch ({torch.__version__}) cannot export with dynamo=False: {e}") from e
             except Exception as e:  # noqa: BLE001  - the exporter raises many types; one line for the user
                 raise ExportError(f"ONNX export of {cfg.arch} failed: {str(e).strip().splitlines()[0][:300]}") from e
-        proto = onnx.load(tmp)
+        proto = onnx.load(str(tmp))
         del proto.metadata_props[:]
         for key, value in model_metadata(cfg, vocab).items():
             entry = proto.metadata_props.add()
@@ -83,10 +79,7 @@ def export_model(model: nn.Module, cfg: ModelConfig, vocab: Vocab, out_path: str
         proto.producer_version = __version__
         proto.doc_string = (f"crnn_ocr CRNN text recogniser ({cfg.arch}). Input images (B,{cfg.channels},{cfg.height},W) "
                             "float32, output logits (B,T,K), CTC blank = class 0; see metadata_props.")
-        onnx.save(proto, tmp)
-        os.replace(tmp, out_path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+        onnx.save(proto, str(tmp))
     return out_path
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,19 +43,29 @@ def save_checkpoint(
     atomic_torch_save(payload, path)
 
 
-def atomic_torch_save(payload: Any, path: str | Path) -> None:
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it replaces `path` (with the usual file mode), on any
+    failure it is removed. A crash never leaves half a file under the real name."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
+        yield Path(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
-    except BaseException:
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+def atomic_torch_save(payload: Any, path: str | Path) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(payload, f)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
