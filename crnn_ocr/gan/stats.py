@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from crnn_ocr.metrics import levenshtein
+
 STATISTICS = ("mean", "contrast", "sharpness", "noise")
 
 
@@ -45,16 +47,6 @@ def statistic_gaps(candidate: dict[str, np.ndarray], reference: dict[str, np.nda
     return {k: wasserstein_1d(candidate[k], reference[k]) / (float(reference[k].std()) + 1e-9) for k in STATISTICS}
 
 
-def _levenshtein(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
 def tesseract_readability(images: Sequence[np.ndarray], texts: Sequence[str], tessdata: str | None = None) -> dict[str, float]:
     """Exact-match rate and CER of Tesseract (tesserocr, one text line, images enlarged 3x): a recognizer that has
     nothing to do with the GAN, so it cannot be fooled by what the content term optimised."""
@@ -68,7 +60,7 @@ def tesseract_readability(images: Sequence[np.ndarray], texts: Sequence[str], te
             api.SetImage(Image.fromarray(cv2.resize(im, (im.shape[1] * 3, im.shape[0] * 3), interpolation=cv2.INTER_CUBIC)))
             got = api.GetUTF8Text().strip()
             exact += got == text
-            errors += _levenshtein(got, text)
+            errors += levenshtein(got, text)
             chars += len(text)
     return {"exact": exact / max(len(texts), 1), "cer": errors / max(chars, 1)}
 

@@ -202,17 +202,10 @@ def save_gan(path: str | Path, gen: Generator, disc: PatchDiscriminator, train_s
 
 def load_gan_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load and validate a GAN checkpoint without running code from it."""
-    import pickle
+    from crnn_ocr.models.checkpoint import safe_torch_load
 
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such GAN checkpoint")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise CheckpointError(f"{path}: refused: holds objects that could run code, or is not a checkpoint") from e
-    except Exception as e:  # noqa: BLE001  - a foreign file can fail anywhere in the unpickler
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__})") from e
+    data = safe_torch_load(path, "GAN checkpoint")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a crnn_ocr GAN checkpoint (expected format {FORMAT})")
     missing = [k for k in ("config", "generator") if k not in data]

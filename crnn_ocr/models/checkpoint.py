@@ -68,17 +68,22 @@ def atomic_torch_save(payload: Any, path: str | Path) -> None:
         os.fsync(f.fileno())
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load and validate a checkpoint without running any code from it (weights_only=True)."""
+def safe_torch_load(path: str | Path, what: str = "checkpoint") -> Any:
+    """torch.load with weights_only=True: plain types and tensors only; anything else is one CheckpointError."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+        raise CheckpointError(f"{path}: no such {what} file")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(f"{path}: refused: holds objects that could run code, or is not a checkpoint ({e})".split("\n")[0]) from e
+        raise CheckpointError(f"{path}: refused: holds objects that could run code, or is not a {what}") from e
     except Exception as e:  # a foreign file can fail anywhere in the unpickler (KeyError, IndexError, struct.error...)
-        raise CheckpointError(f"{path}: not a readable checkpoint ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from e
+        raise CheckpointError(f"{path}: not a readable {what} ({type(e).__name__})") from e
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load and validate a checkpoint without running any code from it (weights_only=True)."""
+    data = safe_torch_load(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a crnn_ocr checkpoint (expected format {FORMAT})")
     missing = [k for k in ("config", "vocab", "state_dict") if k not in data]
