@@ -28,23 +28,16 @@ sys.path.insert(0, str(REPO))
 TRDG_RATE = 363  # TextRecognitionDataGenerator's README: images/s on one thread
 
 
+from machine import cpu_name, load_average  # noqa: E402  (benchmarks/machine.py)
+
+
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor() or "unknown"
+    cpu = cpu_name()
     import cv2
     import lmdb
     import PIL
 
-    try:
-        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        load = "n/a"
+    load = load_average()
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "opencv": cv2.__version__,
             "pillow": PIL.__version__, "lmdb": lmdb.__version__, "load": load,
             "omp_threads": os.environ.get("OMP_NUM_THREADS", "unset")}

@@ -44,19 +44,12 @@ TESSDATA_DIRS = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-oc
                  "/usr/share/tessdata", "/usr/local/share/tessdata")
 
 
+from machine import cpu_name, load_average  # noqa: E402  (benchmarks/machine.py)
+
+
 def machine() -> dict:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        load = "n/a"
+    cpu = cpu_name()
+    load = load_average()
     import onnxruntime
     import torch
 

@@ -50,21 +50,14 @@ PROVENANCE = (
 )
 
 
+from machine import cpu_name, load_average  # noqa: E402  (benchmarks/machine.py)
+
+
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor() or "unknown"
+    cpu = cpu_name()
     import cv2
 
-    try:
-        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        load = "n/a"
+    load = load_average()
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "opencv": cv2.__version__,
             "load average at start": load, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset")}
 

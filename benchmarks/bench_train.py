@@ -7,23 +7,16 @@ AdamW step), batch 64 of 32 x W grayscale, random data. Writes benchmarks/result
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from machine import cpu_name  # noqa: E402  (benchmarks/machine.py)
 
 from crnn_ocr.config import ModelConfig
 from crnn_ocr.models import available, create_model
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def throughput(arch: str, width: int, batch: int, steps: int, device: str) -> float:

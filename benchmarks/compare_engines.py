@@ -94,6 +94,9 @@ TITLES = {"iiit5k_test": "IIIT5K", "svt_test": "SVT", "ic13_test": "IC13 all", "
 REPORT_ORDER = ["iiit5k_test", "svt_test", "ic13_857", "ic13_1015", "ic13_test", "sroie_test", "uw3_lines"]
 
 
+from machine import cpu_name, load_average  # noqa: E402  (benchmarks/machine.py)
+
+
 def read_tsv(path: Path) -> list[tuple[str, str]]:
     """(relative path, label) pairs of a labels file, read by crnn_ocr's own reader (it checks every image exists)."""
     from crnn_ocr.datasets.sources import open_source
@@ -597,18 +600,8 @@ def milestone(results: list[dict], groups: list[str]) -> list[str]:
 # ------------------------------------------------------------------------------------------------ report
 
 def machine() -> dict:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        load = "n/a"
+    cpu = cpu_name()
+    load = load_average()
     return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"), "loadavg_start": load}
 
