@@ -4,7 +4,7 @@
 #   .gpu/fonts  every usable system font, subset to the default vocabulary's glyphs (a few MB instead of ~77)
 #   .gpu/whl    wheels the GPU image lacks (lmdb; word lists come from data/words), for its Python 3.12
 #   .gpu/val    the recipe's validation crops (../shared does not travel)
-#   .gpu/last.pt the run to continue (runs/default/last.pt), if there is one
+#   .gpu/last.pt the run to continue (runs/default/last.pt, else data/checkpoints/default_last.pt)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 mkdir -p .gpu/fonts .gpu/whl
@@ -55,5 +55,6 @@ for pkg in lmdb==1.7.5; do
   python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp $PLATFORMS -d .gpu/whl "$pkg" \
     || python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -d .gpu/whl "$pkg" || echo "could not fetch $pkg"
 done
-[ -f runs/default/last.pt ] && cp runs/default/last.pt .gpu/last.pt
+if [ -f runs/default/last.pt ]; then cp runs/default/last.pt .gpu/last.pt
+elif [ -f data/checkpoints/default_last.pt ]; then cp data/checkpoints/default_last.pt .gpu/last.pt; fi
 du -sh .gpu
