@@ -282,3 +282,4 @@ def synth(count, out, seed, workers, font_dirs, line_share, max_height, color, g
 from crnn_ocr.cli_data import register as _register_data; _register_data(data)  # noqa: E402, E702, I001
 from crnn_ocr.cli_export import export as _export; main.add_command(_export)  # noqa: E402, E702, I001
 from crnn_ocr.cli_gan import gan as _gan; main.add_command(_gan)  # noqa: E402, E702, I001
+from crnn_ocr.cli_dbn import dbn as _dbn; main.add_command(_dbn)  # noqa: E402, E702, I001
