@@ -105,10 +105,14 @@ def _read_inputs(images: tuple[str, ...], channels: int):
 @click.option("--lexicon", type=click.Path(dir_okay=False), help="Word list: output only words from it.")
 @click.option("--threads", type=click.IntRange(0, 256), default=0, help="CPU threads (0: library default).")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
+@click.option("--verifier", type=click.Path(dir_okay=False, exists=True),
+              help="Text / non-text verifier (.onnx or .pt) that drops false line candidates on pages. "
+                   "Default: the shipped weights/*verifier*.onnx.")
+@click.option("--no-verifier", is_flag=True, help="Keep every line candidate found on pages.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handles_errors
 def recognize(images, model, backend, layout, output, as_json, decoder, beam_width, lexicon, threads, batch_size,
-              quiet):
+              verifier, no_verifier, quiet):
     """Read the text in IMAGES (files, folders, or - for stdin): word or line crops, pages, receipts, screenshots."""
     rec = _load_recognizer(model, backend, threads, batch_size)
     words = None
@@ -121,12 +125,36 @@ def recognize(images, model, backend, layout, output, as_json, decoder, beam_wid
     from crnn_ocr.page import recognize_page_cli
 
     single = len(images) == 1 and images[0] != "-" and not Path(images[0]).is_dir()
+    if verifier and no_verifier:
+        fail("--verifier and --no-verifier exclude each other")
+    text_filter = None if no_verifier else _LazyVerifier.default(verifier, threads)
     failures = recognize_page_cli(rec, _read_inputs(images, rec.cfg.channels), layout=layout,
-                                  output=output or ("json" if as_json else "text"), single=single,
+                                  output=output or ("json" if as_json else "text"), single=single, text_filter=text_filter,
                                   progress=False if quiet else None, out=click.echo,
                                   err=lambda m: click.echo(m, err=True))
     if failures:
         sys.exit(1)
+
+
+class _LazyVerifier:
+    """The page filter, loaded on the first page (word and line crops never need it)."""
+
+    def __init__(self, path: Path, threads: int):
+        self.path, self.threads, self.verifier = path, threads, None
+
+    @classmethod
+    def default(cls, path: str | None, threads: int):
+        from crnn_ocr.defaults import find_verifier
+
+        found = Path(path) if path else find_verifier(".onnx")
+        return cls(found, threads or 1) if found is not None else None
+
+    def __call__(self, crops):
+        if self.verifier is None:
+            from crnn_ocr.runtime import load_verifier
+
+            self.verifier = load_verifier(self.path, self.threads)
+        return self.verifier(crops)
 
 
 def _split_source(spec: str):

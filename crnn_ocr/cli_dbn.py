@@ -116,15 +116,41 @@ def train(out, kind, n_text, n_clutter, real, no_real, real_share, font_dirs, hi
     log = None if quiet or as_json else (lambda m: click.echo(m, err=True))
     verifier, report = train_verifier(recipe, kind, log=log)
     verifier.save(out)
-    report["out"] = out
+    onnx_out = str(Path(out).with_suffix(".onnx"))
+    verifier.export_onnx(onnx_out)
+    report["out"], report["onnx"] = out, onnx_out
     report["size_bytes"] = Path(out).stat().st_size
     if as_json:
         click.echo(json.dumps(report, indent=1, default=str))
         return
     v = report["validation"]["crop"]
-    click.echo(f"wrote {out} ({report['size_bytes'] / 1e6:.2f} MB, {kind}, threshold {verifier.threshold:.3f}); "
+    click.echo(f"wrote {out} and {onnx_out} ({report['size_bytes'] / 1e6:.2f} MB, {kind}, threshold {verifier.threshold:.3f}); "
                f"validation crops: precision {v['precision']:.3f}, recall {v['recall']:.3f}; "
                f"{report['cpu_seconds']:.0f} CPU s")
+
+
+@dbn.command()
+@click.argument("verifier", type=click.Path(dir_okay=False, exists=True))
+@click.option("--out", "-o", type=click.Path(dir_okay=False), help="ONNX file to write (default: VERIFIER with .onnx).")
+@handles_errors
+def export(verifier, out):
+    """Write VERIFIER (.pt) as ONNX, which `ocr recognize` runs on pages without torch; checks both agree."""
+    import numpy as np
+
+    from crnn_ocr.dbn.verifier import TextVerifier
+    from crnn_ocr.runtime import OnnxTextVerifier
+
+    out = out or str(Path(verifier).with_suffix(".onnx"))
+    if not out.endswith(".onnx"):
+        fail(f"{out}: the exported verifier must end in .onnx")
+    v = TextVerifier.load(verifier)
+    v.export_onnx(out)
+    patches = np.random.default_rng(0).random((32, v.height * v.width), dtype=np.float32)
+    diff = float(np.abs(OnnxTextVerifier(out).patch_scores(patches) - v.patch_scores(patches)).max())
+    if diff > 1e-4:
+        fail(f"{out}: ONNX and torch verifiers disagree (max |diff| {diff:.2e})")
+    click.echo(f"wrote {out} ({Path(out).stat().st_size / 1e6:.2f} MB, threshold {v.threshold:.3f}); "
+               f"max |diff| vs torch on 32 patches: {diff:.1e}")
 
 
 @dbn.command("eval")
@@ -185,17 +211,18 @@ def format_comparison(report: dict) -> str:
 @dbn.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True))
 @click.option("--verifier", type=click.Path(dir_okay=False, exists=True),
-              help="Verifier file (default: the shipped weights/*verifier*.pt).")
+              help="Verifier file, .pt or .onnx (default: the shipped weights/*verifier*.pt).")
 @handles_errors
 def score(images, verifier):
     """Print the text probability and keep/drop decision of each image (a line or region crop)."""
-    from crnn_ocr.dbn.verifier import TextVerifier, default_verifier_path
+    from crnn_ocr.dbn.verifier import default_verifier_path
     from crnn_ocr.imageio import read_image
+    from crnn_ocr.runtime import load_verifier
 
     path = verifier or default_verifier_path()
     if path is None:
         fail("no verifier: pass --verifier or train one with `ocr dbn train`")
-    v = TextVerifier.load(path)
+    v = load_verifier(path)
     crops = [read_image(p) for p in images]
     for name, s in zip(images, v.scores(crops)):
         click.echo(f"{name}\t{s:.3f}\t{'text' if s >= v.threshold else 'non-text'}")

@@ -27,3 +27,14 @@ def default_model(backend: str = "onnx") -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def find_verifier(suffix: str = ".onnx", weights_dir: str | Path | None = None) -> Path | None:
+    """The shipped text / non-text verifier: the first `*verifier*<suffix>` (by name) in `weights_dir`, or by
+    default in the installed package's weights or a checkout's `weights/`; None if there is none."""
+    folders = [Path(weights_dir)] if weights_dir is not None else weights_dirs()
+    for folder in folders:
+        found = sorted(folder.glob(f"*verifier*{suffix}")) if folder.is_dir() else []
+        if found:
+            return found[0]
+    return None

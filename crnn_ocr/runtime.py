@@ -21,6 +21,7 @@ import numpy as np
 from crnn_ocr.config import ModelConfig
 from crnn_ocr.errors import CheckpointError, ConfigError, VocabError
 from crnn_ocr.inference import TextRecognizer
+from crnn_ocr.preprocess import score_crops
 from crnn_ocr.vocab import BLANK, Vocab
 
 ONNX_FORMAT = "crnn_ocr.onnx/1"
@@ -164,3 +165,70 @@ class OnnxRecognizer(TextRecognizer):
 
     def __repr__(self) -> str:
         return f"OnnxRecognizer({str(self.path)!r}, arch={self.cfg.arch}, vocab={len(self.vocab)} chars)"
+
+
+# ----- the text / non-text verifier of the page pipeline, exported by `ocr dbn export` -----
+VERIFIER_FORMAT = "crnn_ocr.verifier.onnx/1"
+VERIFIER_INPUT = "patches"
+VERIFIER_OUTPUT = "text_probability"
+
+
+def verifier_metadata(kind: str, threshold: float, height: int, width: int, max_windows: int,
+                      info: dict[str, Any] | None = None) -> dict[str, str]:
+    """The `metadata_props` of an exported verifier.
+
+    >>> verifier_metadata("dbn", 0.4, 16, 64, 8)["patch_width"]
+    '64'
+    """
+    return {"format": VERIFIER_FORMAT, "kind": kind, "threshold": repr(float(threshold)), "patch_height": str(height),
+            "patch_width": str(width), "max_windows": str(max_windows),
+            "info": json.dumps(info or {}, ensure_ascii=False, default=str)}
+
+
+class OnnxTextVerifier:
+    """Says which line candidates of a page hold text, from an exported verifier (`ocr dbn export`); no torch.
+
+    A `crnn_ocr.page.TextFilter`: `verifier(crops) -> [keep, ...]`; `scores(crops)` gives the probabilities.
+    Patches are made by `crnn_ocr.preprocess.patch_windows`, as in training.
+    """
+
+    def __init__(self, path: str | Path, threads: int = 1):
+        self.path = Path(path)
+        self.session = open_session(self.path, threads)
+        meta = dict(self.session.get_modelmeta().custom_metadata_map)
+        if meta.get("format") != VERIFIER_FORMAT:
+            raise CheckpointError(f"{self.path}: not a crnn_ocr text verifier (expected format {VERIFIER_FORMAT})")
+        try:
+            self.threshold = float(meta["threshold"])
+            self.height, self.width = int(meta["patch_height"]), int(meta["patch_width"])
+            self.max_windows = int(meta["max_windows"])
+        except (KeyError, ValueError) as e:
+            raise CheckpointError(f"{self.path}: verifier metadata incomplete or malformed ({e})") from e
+        self.kind = meta.get("kind", "")
+        self.input_name = self.session.get_inputs()[0].name
+
+    def patch_scores(self, patches: np.ndarray) -> np.ndarray:
+        if len(patches) == 0:
+            return np.zeros(0)
+        batch = np.ascontiguousarray(patches, dtype=np.float32)
+        return self.session.run(None, {self.input_name: batch})[0].astype(np.float64)
+
+    def scores(self, crops) -> np.ndarray:
+        """Probability of text per crop, float64 (N,)."""
+        return score_crops(crops, self.patch_scores, self.height, self.width, self.max_windows)
+
+    def __call__(self, crops) -> list[bool]:
+        return [bool(s >= self.threshold) for s in self.scores(crops)]
+
+    def __repr__(self) -> str:
+        return f"OnnxTextVerifier({str(self.path)!r}, kind={self.kind}, threshold={self.threshold:.3f})"
+
+
+def load_verifier(path: str | Path, threads: int = 1):
+    """A verifier from a file: `.onnx` runs with onnxruntime (no torch); `.pt` loads crnn_ocr.dbn (torch)."""
+    path = Path(path)
+    if path.suffix.lower() == ".pt":
+        from crnn_ocr.dbn.verifier import TextVerifier
+
+        return TextVerifier.load(path)
+    return OnnxTextVerifier(path, threads)

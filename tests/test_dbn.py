@@ -432,6 +432,86 @@ def test_shipped_verifier_cleans_a_rendered_page():
     assert len(find_lines(page, text_filter=strict)) == 4
 
 
+def test_onnx_export_scores_like_torch_and_carries_threshold_and_geometry(tmp_path, small_dbn):
+    from crnn_ocr.runtime import OnnxTextVerifier
+
+    page, _, _ = page_with_clutter()
+    from crnn_ocr.page import crop_line, find_lines
+
+    crops = [crop_line(page, ln)[0] for ln in find_lines(page)]
+    small_dbn.threshold = 0.37
+    path = small_dbn.export_onnx(tmp_path / "v.onnx")
+    onnx_v = OnnxTextVerifier(path)
+    assert (onnx_v.threshold, onnx_v.height, onnx_v.width, onnx_v.max_windows) == (0.37, 16, 64, 8)
+    want = small_dbn.scores(crops)
+    assert want.max() - want.min() > 0.1  # the crops are told apart, so equality below means something
+    np.testing.assert_allclose(onnx_v.scores(crops), want, atol=1e-5)
+    assert onnx_v(crops) == small_dbn(crops)
+    small_dbn.threshold = 0.5
+
+
+def test_onnx_verifier_refuses_a_recognizer_model_and_junk(tmp_path):
+    from crnn_ocr.defaults import default_model
+    from crnn_ocr.runtime import OnnxTextVerifier
+
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model at all")
+    with pytest.raises(CheckpointError, match="not a readable ONNX model"):
+        OnnxTextVerifier(junk)
+    with pytest.raises(CheckpointError, match="not a crnn_ocr text verifier"):
+        OnnxTextVerifier(default_model("onnx"))
+
+
+def test_shipped_onnx_verifier_matches_the_checkpoint():
+    from crnn_ocr.defaults import find_verifier
+    from crnn_ocr.page import crop_line, find_lines
+    from crnn_ocr.runtime import OnnxTextVerifier
+
+    pt, onnx_path = find_verifier(".pt"), find_verifier(".onnx")
+    assert pt is not None and onnx_path is not None and pt.stem == onnx_path.stem
+    page, _, _ = page_with_clutter()
+    crops = [crop_line(page, ln)[0] for ln in find_lines(page)]
+    torch_v, onnx_v = TextVerifier.load(pt), OnnxTextVerifier(onnx_path)
+    assert onnx_v.threshold == pytest.approx(torch_v.threshold)
+    np.testing.assert_allclose(onnx_v.scores(crops), torch_v.scores(crops), atol=1e-5)
+
+
+def test_recognize_cli_filters_page_lines_with_the_verifier(tmp_path, small_dbn, monkeypatch):
+    import json
+
+    from crnn_ocr.cli import main
+    from crnn_ocr.runtime import OnnxTextVerifier
+
+    page, _, _ = page_with_clutter()
+    png = tmp_path / "page.png"
+    Image.fromarray(page).save(png)
+
+    def lines(*args):
+        result = CliRunner().invoke(main, ["recognize", str(png), "--layout", "page", "--json", *args])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)["lines"]
+
+    everything = lines("--no-verifier")
+    assert len(everything) == 7
+    small_dbn.threshold = 1.0  # keeps nothing
+    try:
+        small_dbn.export_onnx(tmp_path / "strict.onnx")
+    finally:
+        small_dbn.threshold = 0.5
+    assert lines("--verifier", str(tmp_path / "strict.onnx")) == []
+
+    calls = []
+    original = OnnxTextVerifier.__call__
+    monkeypatch.setattr(OnnxTextVerifier, "__call__", lambda self, crops: calls.append(self.path) or original(self, crops))
+    default = lines()  # the shipped verifier, through onnxruntime
+    assert len(calls) == 1 and "verifier" in calls[0].name
+    assert {tuple(ln["box"]) for ln in default} <= {tuple(ln["box"]) for ln in everything}
+    assert len(default) >= 4
+
+    result = CliRunner().invoke(main, ["recognize", str(png), "--verifier", str(tmp_path / "strict.onnx"), "--no-verifier"])
+    assert result.exit_code != 0 and "exclude each other" in result.output
+
+
 # ----------------------------------------------------------------------------------------------------------
 # CLI
 # ----------------------------------------------------------------------------------------------------------
@@ -453,6 +533,12 @@ def test_cli_dbn_train_writes_a_loadable_verifier_and_scores_crops(tmp_path):
     Image.fromarray(word_image("hello")).save(crop)
     result = runner.invoke(main, ["dbn", "score", str(crop), "--verifier", str(out)])
     assert result.exit_code == 0 and str(crop) in result.output
+    onnx_result = runner.invoke(main, ["dbn", "score", str(crop), "--verifier", str(out.with_suffix(".onnx"))])
+    assert onnx_result.exit_code == 0, onnx_result.output
+    torch_score, onnx_score = float(result.output.split("\t")[1]), float(onnx_result.output.split("\t")[1])
+    assert abs(torch_score - onnx_score) <= 1e-3  # the .onnx written beside the .pt is the same classifier
+    exported = runner.invoke(main, ["dbn", "export", str(out), "--out", str(tmp_path / "again.onnx")])
+    assert exported.exit_code == 0 and "max |diff|" in exported.output and (tmp_path / "again.onnx").is_file()
     bad = runner.invoke(main, ["dbn", "train", "--out", str(tmp_path / "x.onnx"), "--no-real"])
     assert bad.exit_code != 0 and "must end in .pt" in bad.output
     foreign = tmp_path / "foreign.pt"

@@ -171,3 +171,20 @@ def test_model_config_rejects_bad_geometry():
                 {"width_stride": 0}):
         with pytest.raises(ConfigError):
             ModelConfig(**bad)
+
+
+def test_to_gray_converts_channels_and_guards_the_dtype():
+    from crnn_ocr.preprocess import to_gray
+
+    rgb = np.zeros((4, 5, 3), np.uint8)
+    rgb[..., 1] = 200
+    assert to_gray(rgb).shape == (4, 5) and 110 < int(to_gray(rgb)[0, 0]) < 125  # luminance weights green ~0.587
+    rgba = np.dstack([rgb, np.full((4, 5), 255, np.uint8)])
+    assert np.array_equal(to_gray(rgba), to_gray(rgb))
+    assert np.array_equal(to_gray(rgb[..., :1]), rgb[..., 0])
+    wide = np.full((2, 2), 300.0)
+    with pytest.raises(ValueError, match="uint8"):
+        to_gray(wide)
+    assert to_gray(wide, clip=True).tolist() == [[255, 255], [255, 255]]
+    with pytest.raises(ValueError, match="shape"):
+        to_gray(np.zeros((2, 2, 2, 2), np.uint8))

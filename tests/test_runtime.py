@@ -286,3 +286,46 @@ def test_recognize_uses_the_shipped_onnx_model_by_default(exported, tmp_path, mo
     assert result.exit_code == 0, result.output
     assert asked[0] == "onnx" and built == [str(model)]
     assert result.output.rstrip("\n") == OnnxRecognizer(model).recognize_arrays([image])[0].text
+
+
+NO_TORCH_PAGE_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    sys.modules["torch"] = None
+    from click.testing import CliRunner
+    from crnn_ocr.cli import main
+    result = CliRunner().invoke(main, ["recognize", sys.argv[1], "--layout", "page", "--json"])
+    loaded = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
+    print(json.dumps({"code": result.exit_code, "output": result.output,
+                      "torch_modules": [m for m in loaded if sys.modules[m] is not None]}))
+    """
+)
+
+
+def test_page_reading_with_the_shipped_verifier_needs_no_torch(tmp_path, monkeypatch):
+    """`ocr recognize page.png` filters lines with the shipped ONNX verifier, torch unimportable."""
+    import cv2
+    from click.testing import CliRunner
+
+    from crnn_ocr.cli import main
+    from crnn_ocr.defaults import find_verifier
+    from crnn_ocr.runtime import OnnxTextVerifier
+
+    assert find_verifier(".onnx") is not None
+    page = np.full((200, 640), 255, np.uint8)
+    cv2.putText(page, "HELLO WORLD 2026", (20, 70), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 3)
+    cv2.putText(page, "SECOND LINE HERE", (20, 150), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 3)
+    png = tmp_path / "page.png"
+    cv2.imwrite(str(png), page)
+    run = subprocess.run([sys.executable, "-c", NO_TORCH_PAGE_SCRIPT, str(png)], capture_output=True, text=True,
+                         cwd=REPO, timeout=120)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["code"] == 0 and out["torch_modules"] == []
+    calls = []
+    original = OnnxTextVerifier.__call__
+    monkeypatch.setattr(OnnxTextVerifier, "__call__", lambda self, crops: calls.append(len(crops)) or original(self, crops))
+    in_process = CliRunner().invoke(main, ["recognize", str(png), "--layout", "page", "--json"])
+    assert calls == [2]  # both lines went through the verifier
+    assert json.loads(out["output"]) == json.loads(in_process.output)
+    assert len(json.loads(in_process.output)["lines"]) == 2

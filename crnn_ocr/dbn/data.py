@@ -422,9 +422,9 @@ def make_patches(n_text: int, n_clutter: int, seed: int = 0, real_folders: Seque
 
 def pad_crop(crop: np.ndarray, pad: float) -> np.ndarray:
     """A gray crop with `pad` crop heights of margin in its border colour (as the page pipeline cuts lines)."""
-    from crnn_ocr.dbn.verifier import to_gray
+    from crnn_ocr.preprocess import to_gray
 
-    g = to_gray(crop)
+    g = to_gray(crop, clip=True)
     m = int(round(pad * g.shape[0]))
     if m <= 0:
         return g

@@ -24,100 +24,19 @@ import cv2
 import numpy as np
 
 from crnn_ocr.errors import CheckpointError, ConfigError
+from crnn_ocr.preprocess import (
+    MAX_WINDOWS,
+    MIN_WINDOW_INK,
+    PATCH_HEIGHT,
+    PATCH_WIDTH,
+    dark_background,
+    ink_map,
+    ink_windows,
+    patch_windows,
+    score_crops,
+)
 
 FORMAT = "crnn_ocr.verifier/1"
-PATCH_HEIGHT = 16
-PATCH_WIDTH = 64
-MAX_WINDOWS = 8
-MIN_WINDOW_INK = 0.01  # mean ink a window needs to count as evidence
-MIN_CONTRAST = 32.0  # ink strength is measured against at least this many gray levels
-
-
-def to_gray(crop: np.ndarray) -> np.ndarray:
-    """uint8 (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) -> uint8 (H, W)."""
-    crop = np.asarray(crop)
-    if crop.ndim == 3 and crop.shape[2] == 1:
-        crop = crop[..., 0]
-    if crop.ndim == 3:
-        code = cv2.COLOR_RGBA2GRAY if crop.shape[2] == 4 else cv2.COLOR_RGB2GRAY
-        crop = cv2.cvtColor(np.ascontiguousarray(crop), code)
-    if crop.ndim != 2:
-        raise ValueError(f"expected an (H, W) or (H, W, C) image, got shape {crop.shape}")
-    if crop.dtype != np.uint8:
-        crop = np.clip(crop, 0, 255).astype(np.uint8)
-    return crop
-
-
-def _thickness(mask: np.ndarray) -> float:
-    """How thick the regions of a binary mask are: the 90th percentile of their distance to the other side."""
-    d = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
-    values = d[mask]
-    return float(np.percentile(values, 90)) if values.size else 0.0
-
-
-def dark_background(gray: np.ndarray) -> bool:
-    """Whether a crop is light ink on a dark ground.
-
-    The two sides of an Otsu split are compared by thickness at a fixed height of 32 pixels: strokes are
-    thin, the ground between and around them is wide. This holds for text in a dark box inside a light
-    margin too, where "majority" or "border colour" rules pick the box as the ground.
-    """
-    h = 32
-    w = max(1, int(round(gray.shape[1] * h / max(gray.shape[0], 1))))
-    small = cv2.resize(gray, (w, h), interpolation=cv2.INTER_AREA if gray.shape[0] > h else cv2.INTER_LINEAR)
-    t, _ = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    dark = small <= t
-    return _thickness(dark) > _thickness(~dark)
-
-
-def ink_map(crop: np.ndarray) -> np.ndarray:
-    """float32 (H, W) in [0, 1]: 0 for background, 1 for full-contrast ink, whatever the polarity.
-
-    Light ink on a dark ground is turned around first (`dark_background`). Ink strength is the distance
-    from the ground's median level (the light side of an Otsu split), divided by the distance of the
-    darkest 1% of pixels (at least MIN_CONTRAST levels, so flat crops stay faint).
-    """
-    g = to_gray(crop)
-    if g.size == 0:
-        return np.zeros((1, 1), np.float32)
-    f = g.astype(np.float32)
-    if dark_background(g):
-        f = 255.0 - f
-        g = 255 - g
-    t, _ = cv2.threshold(g, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    ground = f[f > t]
-    background = float(np.median(ground)) if ground.size else float(np.median(f))
-    ink_level = float(np.percentile(f, 1))
-    scale = max(background - ink_level, MIN_CONTRAST)
-    return np.clip((background - f) / scale, 0.0, 1.0)
-
-
-def patch_windows(crop: np.ndarray, height: int = PATCH_HEIGHT, width: int = PATCH_WIDTH,
-                  max_windows: int = MAX_WINDOWS) -> np.ndarray:
-    """The patches a crop is scored on: float32 (n, height * width), 1 <= n <= max_windows.
-
-    The crop's ink map is scaled to `height` keeping the aspect ratio; a narrow result is centred and
-    padded with background, a wide one cut into evenly spaced windows (overlapping where fewer than needed
-    to tile the line).
-    """
-    return ink_windows(ink_map(crop), height, width, max_windows)
-
-
-def ink_windows(ink: np.ndarray, height: int = PATCH_HEIGHT, width: int = PATCH_WIDTH,
-                max_windows: int = MAX_WINDOWS) -> np.ndarray:
-    """`patch_windows` of an ink map (float32 (H, W) in [0, 1])."""
-    h, w = ink.shape
-    new_w = max(1, int(round(w * height / max(h, 1))))
-    interp = cv2.INTER_AREA if h > height else cv2.INTER_LINEAR
-    scaled = cv2.resize(ink, (new_w, height), interpolation=interp)
-    if new_w <= width:
-        patch = np.zeros((height, width), np.float32)
-        x0 = (width - new_w) // 2
-        patch[:, x0:x0 + new_w] = scaled
-        return patch.reshape(1, -1)
-    n = min(max_windows, int(np.ceil(new_w / width)))
-    starts = np.linspace(0, new_w - width, n).round().astype(int)
-    return np.stack([scaled[:, s:s + width].reshape(-1) for s in starts])
 
 
 def random_patch(crop: np.ndarray, rng: np.random.Generator, height: int = PATCH_HEIGHT, width: int = PATCH_WIDTH,
@@ -185,18 +104,7 @@ class TextVerifier:
 
     def scores(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Probability of text per crop, float64 (N,): the mean over the crop's inked windows."""
-        groups = [patch_windows(c, self.height, self.width, self.max_windows) for c in crops]
-        if not groups:
-            return np.zeros(0)
-        probs = self.patch_scores(np.concatenate(groups))
-        out = np.empty(len(groups))
-        start = 0
-        for i, g in enumerate(groups):
-            p = probs[start:start + len(g)]
-            inked = g.mean(1) >= MIN_WINDOW_INK
-            out[i] = float(p[inked].mean() if inked.any() else p.mean())
-            start += len(g)
-        return out
+        return score_crops(crops, self.patch_scores, self.height, self.width, self.max_windows)
 
     def __call__(self, crops: Sequence[np.ndarray]) -> list[bool]:
         """Keep flags, one per crop (the `TextFilter` protocol)."""
@@ -215,6 +123,46 @@ class TextVerifier:
         from crnn_ocr.models.checkpoint import atomic_torch_save
 
         atomic_torch_save(self.to_dict(), path)
+
+    def export_onnx(self, path: str | Path, opset: int = 17) -> Path:
+        """Write the classifier as ONNX for `crnn_ocr.runtime.OnnxTextVerifier` (no torch needed to run it):
+        input `patches` (N, height * width) float32, output `text_probability` (N,), and the threshold and
+        patch geometry in `metadata_props`."""
+        import warnings
+
+        import onnx
+        import torch
+
+        from crnn_ocr.models.checkpoint import atomic_path
+        from crnn_ocr.runtime import VERIFIER_INPUT, VERIFIER_OUTPUT, verifier_metadata
+
+        class TextProbability(torch.nn.Module):
+            def __init__(self, model):
+                super().__init__()
+                self.model = model
+
+            def forward(self, patches):
+                return torch.softmax(self.model(patches), 1)[:, 1]
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        example = torch.zeros(3, self.height * self.width)
+        with atomic_path(path) as tmp:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(TextProbability(self.model).eval(), (example,), str(tmp), dynamo=False,
+                                  opset_version=opset, input_names=[VERIFIER_INPUT], output_names=[VERIFIER_OUTPUT],
+                                  dynamic_axes={VERIFIER_INPUT: {0: "n"}, VERIFIER_OUTPUT: {0: "n"}})
+            proto = onnx.load(str(tmp))
+            del proto.metadata_props[:]
+            for key, value in verifier_metadata(self.kind, self.threshold, self.height, self.width,
+                                                self.max_windows, self.info).items():
+                entry = proto.metadata_props.add()
+                entry.key, entry.value = key, value
+            proto.producer_name = "crnn_ocr"
+            onnx.checker.check_model(proto)
+            onnx.save(proto, str(tmp))
+        return path
 
     @classmethod
     def from_dict(cls, data: Any, name: str = "verifier") -> TextVerifier:
@@ -251,17 +199,12 @@ class TextVerifier:
         return cls.from_dict(data, str(path))
 
 
-def default_verifier_path(weights_dir: str | Path | None = None) -> Path | None:
-    """The shipped verifier: the first `*verifier*.pt` (by name) in `weights_dir`, or by default in the
+def default_verifier_path(weights_dir: str | Path | None = None, suffix: str = ".pt") -> Path | None:
+    """The shipped verifier: the first `*verifier*<suffix>` (by name) in `weights_dir`, or by default in the
     installed package's weights or a checkout's `weights/` (`crnn_ocr.defaults.weights_dirs`); None if none."""
-    from crnn_ocr.defaults import weights_dirs
+    from crnn_ocr.defaults import find_verifier
 
-    folders = [Path(weights_dir)] if weights_dir is not None else weights_dirs()
-    for folder in folders:
-        found = sorted(folder.glob("*verifier*.pt")) if folder.is_dir() else []
-        if found:
-            return found[0]
-    return None
+    return find_verifier(suffix, weights_dir)
 
 
 def load_default_verifier(weights_dir: str | Path | None = None) -> TextVerifier | None:

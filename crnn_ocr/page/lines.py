@@ -37,6 +37,8 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from crnn_ocr.preprocess import to_gray
+
 # Sauvola's k. The textbook 0.2 breaks faint thermal and dot-matrix receipt print into specks; 0.05-0.1 was best on
 # pseudo-pages stacked from sroie_train crops, and the contrast floor keeps flat backgrounds clean.
 SAUVOLA_K = 0.1
@@ -96,19 +98,6 @@ class LineBox:
         return {"box": list(self.box), "quad": [[round(x, 1), round(y, 1)] for x, y in self.quad],
                 "angle": round(self.angle, 2), "height": round(self.height, 1), "inverted": self.inverted,
                 "block": self.block, "row": self.row}
-
-
-def to_gray(image: np.ndarray) -> np.ndarray:
-    """uint8 (H, W), (H, W, 3) RGB or (H, W, 4) RGBA -> uint8 (H, W)."""
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[..., 0]
-    if image.ndim == 3:
-        code = cv2.COLOR_RGBA2GRAY if image.shape[2] == 4 else cv2.COLOR_RGB2GRAY
-        image = cv2.cvtColor(np.ascontiguousarray(image), code)
-    if image.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 image, got {image.dtype}")
-    return image
 
 
 def sauvola(gray: np.ndarray, window: int, k: float = SAUVOLA_K, min_contrast: float = 12.0) -> np.ndarray:

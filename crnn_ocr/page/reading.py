@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 
 from crnn_ocr.imageio import ImageInput, read_image
-from crnn_ocr.page.lines import LineBox, TextFilter, apply_filter, crop_line, find_lines, is_single_line, to_gray
+from crnn_ocr.page.lines import LineBox, TextFilter, apply_filter, crop_line, find_lines, is_single_line
+from crnn_ocr.preprocess import to_gray
 from crnn_ocr.vocab import CharInfo, Prediction
 
 LAYOUTS = ("auto", "page", "line", "word")
