@@ -249,7 +249,8 @@ def write_report(out: Path, args, pages, systems, totals, per_page, tess_version
         lines.append(f"| {s} | {r:.3f} | {p:.3f} | {f1:.3f} | {cer} | {len(pages) / max(t['wall'], 1e-9):.2f} | {cpu} |")
     lines += ["", "`crnn_ocr lines`: `find_lines` only (no model). `crnn_ocr read`: `read_page(layout='page')` with "
               f"`{args.model}`. `crnn_ocr read + verifier`: the same with the shipped text / non-text verifier "
-              "(`weights/text_verifier.onnx`) as filter, what `ocr recognize` does by default." if args.model else "`crnn_ocr lines`: `find_lines` only; no --model given, so no "
+              "(`weights/text_verifier.onnx`) as filter, what `ocr recognize` does by default." if args.model else
+              "`crnn_ocr lines`: `find_lines` only; no --model given, so no "
               "end-to-end CER for crnn_ocr.", ""]
     if tess_version:
         lines += [f"Tesseract: {tess_version}, `-l eng`, OMP_THREAD_LIMIT=1, wall time includes starting its process. "

@@ -5,7 +5,6 @@ Heavy libraries (torch, onnx) are imported inside the commands that need them, s
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
@@ -13,29 +12,7 @@ from pathlib import Path
 import click
 
 from crnn_ocr import __version__
-from crnn_ocr.errors import OcrError
-
-
-def fail(message: str, code: int = 1) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def handles_errors(command):
-    """Library errors become one line on stderr and exit code 1; Ctrl-C exits 130."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except OcrError as e:
-            fail(str(e))
-        except KeyboardInterrupt:
-            fail("interrupted", 130)
-        except (OSError, MemoryError) as e:
-            fail(f"{type(e).__name__}: {e}")
-
-    return wrapper
+from crnn_ocr.cli_common import fail, handles_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -160,7 +137,8 @@ class _LazyVerifier:
 def _split_source(spec: str):
     from crnn_ocr.config import DataSource
 
-    path, _, ratio = spec.partition(":") if spec.count(":") == 1 and spec.rsplit(":", 1)[1].replace(".", "", 1).isdigit() else (spec, "", "")
+    has_ratio = spec.count(":") == 1 and spec.rsplit(":", 1)[1].replace(".", "", 1).isdigit()
+    path, _, ratio = spec.partition(":") if has_ratio else (spec, "", "")
     return DataSource(path, float(ratio) if ratio else 1.0)
 
 

@@ -10,7 +10,7 @@ import json
 
 import click
 
-from crnn_ocr.cli import fail, handles_errors
+from crnn_ocr.cli_common import fail, handles_errors
 
 
 def _vocab(vocab: str | None, vocab_file: str | None):

@@ -5,29 +5,12 @@ Registered on the `ocr` group at the end of `crnn_ocr.cli`. torch is imported in
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 
 import click
 
-
-# crnn_ocr.cli imports this module at its end, so its helpers are looked up when a command runs: importing
-# this module first (`from crnn_ocr.cli_dbn import dbn`) then works too.
-def fail(message: str, code: int = 1) -> None:
-    from crnn_ocr.cli import fail as cli_fail
-
-    cli_fail(message, code)
-
-
-def handles_errors(command):
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        from crnn_ocr.cli import handles_errors as cli_handles_errors
-
-        return cli_handles_errors(command)(*args, **kwargs)
-
-    return wrapper
+from crnn_ocr.cli_common import fail, handles_errors
 
 DEFAULT_OUT = "weights/text_verifier.pt"
 

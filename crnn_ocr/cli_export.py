@@ -5,30 +5,12 @@ Registered on the `ocr` group at the end of `crnn_ocr.cli`. torch and onnx are i
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 
 import click
 
-
-def handles_errors(command):
-    """`crnn_ocr.cli.handles_errors`, looked up when the command runs: `crnn_ocr.cli` imports this module at its
-    end, so importing it here at the top would make `import crnn_ocr.cli_export` (done first) circular."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        from crnn_ocr.cli import handles_errors as wrap
-
-        return wrap(command)(*args, **kwargs)
-
-    return wrapper
-
-
-def fail(message: str, code: int = 1) -> None:
-    from crnn_ocr.cli import fail as cli_fail
-
-    cli_fail(message, code)
+from crnn_ocr.cli_common import fail, handles_errors
 
 
 @click.command()

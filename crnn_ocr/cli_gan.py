@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from crnn_ocr.cli import fail, handles_errors
+from crnn_ocr.cli_common import fail, handles_errors
 
 
 @click.group()

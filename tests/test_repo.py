@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
+
+import pytest
+import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,3 +35,12 @@ def test_every_package_is_listed_in_pyproject():
 
 def test_cli_shim_is_two_lines():
     assert (REPO / "cli.py").read_text().strip().splitlines() == ["from crnn_ocr.cli import main", "", "main()"]
+
+
+@pytest.mark.parametrize("module", ["cli_data", "cli_export", "cli_gan", "cli_dbn", "cli_common", "cli"])
+def test_every_cli_module_can_be_imported_first(module):
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", f"import crnn_ocr.{module}"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from crnn_ocr.errors import CheckpointError, ConfigError
-from crnn_ocr.preprocess import (
+from crnn_ocr.preprocess import (  # noqa: F401  - the patch functions are re-exported: crnn_ocr.dbn's API
     MAX_WINDOWS,
     MIN_WINDOW_INK,
     PATCH_HEIGHT,
