@@ -361,3 +361,89 @@ def test_cli_train_sample_and_synth(tmp_path, renders, real_crops):
     bad = runner.invoke(main, ["gan", "train", "--real", str(real), "--out", str(tmp_path / "x.pt"), "--steps", "1",
                                "--recognizer", str(out)])
     assert bad.exit_code == 1 and "not a crnn_ocr checkpoint" in bad.output
+
+
+# ------------------------------------------------------------------------------ on the fly in `ocr train`
+
+
+def write_folder(folder: Path, pairs: list[tuple[np.ndarray, str]]) -> Path:
+    (folder / "images").mkdir(parents=True)
+    rows = []
+    for i, (image, text) in enumerate(pairs):
+        Image.fromarray(image).save(folder / "images" / f"{i}.png")
+        rows.append(f"images/{i}.png\t{text}")
+    (folder / "labels.tsv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def test_train_dataset_refines_only_the_flagged_sources(tmp_path, trained_gan, renders):
+    from crnn_ocr.config import DataSource
+    from crnn_ocr.train.data import TrainDataset, open_training_sources
+
+    specs = [DataSource(str(write_folder(tmp_path / "renders", renders)), gan=True),
+             DataSource(str(write_folder(tmp_path / "real", renders)))]
+    assert [s.takes_gan for s in specs] == [True, False] and DataSource("synth").takes_gan
+    entries, _ = open_training_sources(specs, VOCAB)
+    cfg = ModelConfig(height=32)
+    seen = []
+    always = make_sample_filter(trained_gan, probability=1.0)
+
+    def recording(image, rng):
+        seen.append(image.shape)
+        return always(image, rng)
+
+    plain = TrainDataset(entries, cfg, VOCAB, augment_prob=0.0)
+    refined = TrainDataset(entries, cfg, VOCAB, 0.0, recording, [s.takes_gan for s in specs])
+    for i in range(3):
+        (a, ids_a), (b, ids_b) = plain[(0, i, 11)], refined[(0, i, 11)]
+        assert a.shape == b.shape and ids_a == ids_b and not np.array_equal(a, b)
+        (c, _), (d, _) = plain[(1, i, 11)], refined[(1, i, 11)]
+        assert np.array_equal(c, d)  # real crops never go through G
+    assert len(seen) == 3
+    again = TrainDataset(entries, cfg, VOCAB, 0.0, always, [True, False])
+    assert np.array_equal(again[(0, 1, 11)][0], refined[(0, 1, 11)][0])  # a function of the sample's seed
+
+
+def test_cli_train_applies_the_gan_on_the_fly(tmp_path, trained_gan, renders):
+    import json
+
+    from click.testing import CliRunner
+
+    from crnn_ocr.cli import main
+
+    data = write_folder(tmp_path / "renders", renders)
+    runner = CliRunner()
+    base = ["train", "--train", str(data), "--vocab", VOCAB.chars, "--steps", "2", "--batch-size", "4",
+            "--val-every", "100", "--height", "32", "--workers", "0", "--threads", "1", "-q"]
+    result = runner.invoke(main, [*base, "--out", str(tmp_path / "run"), "--gan", str(trained_gan), "--gan-prob", "1",
+                                  "--gan-source", str(data)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["step"] == 2
+    assert report["data"]["gan"] == {"generator": str(trained_gan), "probability": 1.0, "sources": [str(data)]}
+
+    no_source = runner.invoke(main, [*base, "--out", str(tmp_path / "r2"), "--gan", str(trained_gan)])
+    assert no_source.exit_code == 1 and "no training source takes it" in no_source.output
+    unknown = runner.invoke(main, [*base, "--out", str(tmp_path / "r3"), "--gan", str(trained_gan),
+                                   "--gan-source", str(tmp_path / "elsewhere")])
+    assert unknown.exit_code == 1 and "not one of the training sources" in unknown.output
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"format": "other"}, foreign)
+    broken = runner.invoke(main, [*base, "--out", str(tmp_path / "r4"), "--gan", str(foreign), "--gan-source", str(data)])
+    assert broken.exit_code == 1 and "Traceback" not in broken.output
+
+
+def test_config_file_names_the_gan_and_the_sources_it_refines(tmp_path):
+    from crnn_ocr.config import TrainConfig
+    from crnn_ocr.errors import ConfigError
+
+    (tmp_path / "g.pt").write_bytes(b"")
+    (tmp_path / "run.toml").write_text('gan = "g.pt"\ngan_prob = 0.3\n[[train]]\npath = "renders.lmdb"\ngan = true\n'
+                                       '[[train]]\npath = "real"\nratio = 0.5\n')
+    cfg = TrainConfig.from_file(tmp_path / "run.toml")
+    assert Path(cfg.gan) == tmp_path / "g.pt" and cfg.gan_prob == 0.3
+    assert [s.takes_gan for s in cfg.train] == [True, False]
+    with pytest.raises(ConfigError, match="no training source takes it"):
+        TrainConfig(train=[{"path": "real"}], gan="g.pt")
+    with pytest.raises(ConfigError, match="gan_prob"):
+        TrainConfig(train=[{"path": "synth"}], gan="g.pt", gan_prob=2.0)

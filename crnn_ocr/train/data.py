@@ -7,7 +7,7 @@ sorted by aspect ratio before being cut, so images of similar width share a batc
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -118,8 +118,14 @@ class StepSampler:
 class TrainDataset(torch.utils.data.Dataset):
     """Loads, augments and resizes one sample per key; a corrupt image yields None (counted by the collate)."""
 
-    def __init__(self, entries: list[SourceEntry], cfg: ModelConfig, vocab: Vocab, augment_prob: float):
+    def __init__(self, entries: list[SourceEntry], cfg: ModelConfig, vocab: Vocab, augment_prob: float,
+                 sample_filter: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+                 filtered_sources: Sequence[bool] = ()):
+        """`sample_filter(image, rng) -> image` (e.g. the GAN refiner, `crnn_ocr.gan.make_sample_filter`) is
+        applied, before augmentation, to samples of the sources flagged in `filtered_sources`."""
         self.entries, self.cfg, self.vocab, self.augment_prob = entries, cfg, vocab, augment_prob
+        self.sample_filter = sample_filter
+        self.filtered = [bool(f) for f in filtered_sources] + [False] * (len(entries) - len(filtered_sources))
 
     def __len__(self) -> int:
         return sum(len(e.valid) for e in self.entries)
@@ -138,6 +144,8 @@ class TrainDataset(torch.utils.data.Dataset):
             return None
         if image.ndim == 3 and self.cfg.channels == 1:
             image = read_image(image, channels=1)
+        if self.sample_filter is not None and self.filtered[s]:
+            image = self.sample_filter(image, rng)
         if rng.random() < self.augment_prob:
             image = augment(image, rng)
             scale = random_width_scale(rng)

@@ -207,12 +207,20 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = True, log=prin
         model = nn.parallel.DistributedDataParallel(model, device_ids=[dist.local_rank] if device.startswith("cuda") else None)
     val_sources = [(dataset_name(p), open_source(p)) for p in cfg.val] if dist.main else []
 
+    gan_filter = None
+    if cfg.gan and cfg.gan_prob > 0:
+        from crnn_ocr.gan import make_sample_filter  # the core reaches the GAN only when a run asks for it
+
+        gan_filter = make_sample_filter(cfg.gan, cfg.gan_prob, cfg.seed)
+        report["gan"] = {"generator": cfg.gan, "probability": cfg.gan_prob,
+                         "sources": [s.path for s in cfg.train if s.takes_gan]}
+
     per_rank = max(1, cfg.batch_size // dist.world)
     sampler = StepSampler(entries, per_rank * dist.world, cfg.seed, cfg.bucket_chunks, dist.rank, dist.world)
     workers = cfg.workers if cfg.workers >= 0 else (min(8, max(1, (os.cpu_count() or 2) // max(1, dist.world) - 1))
                                                      if device.startswith("cuda") else 0)
     loader = torch.utils.data.DataLoader(
-        TrainDataset(entries, unwrap(model).cfg, vocab, cfg.augment),
+        TrainDataset(entries, unwrap(model).cfg, vocab, cfg.augment, gan_filter, [s.takes_gan for s in cfg.train]),
         batch_sampler=sampler.range(step, min(cfg.steps, stop_after or cfg.steps)),
         collate_fn=Collate(unwrap(model).cfg),
         num_workers=workers,
