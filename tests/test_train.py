@@ -65,6 +65,33 @@ def test_resume_is_exact(rendered_lmdb, tmp_path):
         assert torch.equal(a[name], b[name]), name
 
 
+def test_sigterm_stops_after_the_step_saves_and_resumes_exactly(rendered_lmdb, tmp_path, monkeypatch):
+    import signal
+
+    import crnn_ocr.train.loop as loop
+
+    straight = tiny_config(rendered_lmdb, tmp_path / "a")
+    train(straight, progress=False)
+
+    def lr_sending_sigterm(step, cfg):
+        if step == 5:
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives in the middle of step 6
+        return lr_at(step, cfg)
+
+    monkeypatch.setattr(loop, "lr_at", lr_sending_sigterm)
+    before = signal.getsignal(signal.SIGTERM)
+    split = tiny_config(rendered_lmdb, tmp_path / "b")
+    first = train(split, progress=False)
+    assert first.step == 6 and first.stopped == "stopped by SIGTERM after step 6"
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["train_state"]["step"] == 6
+    monkeypatch.setattr(loop, "lr_at", lr_at)
+    assert train(split, progress=False).step == 12
+    a = load_checkpoint(tmp_path / "a" / "last.pt")["state_dict"]
+    b = load_checkpoint(tmp_path / "b" / "last.pt")["state_dict"]
+    assert all(torch.equal(a[name], b[name]) for name in a)
+
+
 def test_finetune_with_new_vocabulary(rendered_lmdb, tmp_path):
     base = tiny_config(rendered_lmdb, tmp_path / "base", steps=4)
     train(base, progress=False)

@@ -140,6 +140,39 @@ class TrainResult:
     stopped: str = ""
 
 
+class StopRequest:
+    """SIGTERM (and SIGINT, where it is not ignored) ask training to stop after the current step, save and return,
+    so that `kill`, a scheduler's preemption or Ctrl-C lose nothing and resume exactly. A second signal
+    interrupts at once (KeyboardInterrupt; last.pt is then saved too, maybe mid-step)."""
+
+    def __init__(self) -> None:
+        self.signal: str = ""
+        self._previous: dict = {}
+
+    def install(self) -> StopRequest:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        import signal
+
+        if self.signal:
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(signum).name
+
+    def restore(self) -> None:
+        import signal
+
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
 def train(cfg: TrainConfig, progress: bool = True, resume: bool = True, log=print,
           stop_after: int | None = None) -> TrainResult:
     """Run (or continue) a training run described by `cfg`; files go to `cfg.out`.
@@ -262,6 +295,9 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = True, log=prin
         torch.set_rng_state(ts["rng_cpu"])
         if device.startswith("cuda") and "rng_cuda" in ts:
             torch.cuda.set_rng_state(ts["rng_cuda"])
+    stop_request = StopRequest()
+    if dist.world == 1:  # under torchrun the launcher's signals end all ranks together
+        stop_request.install()
     try:
         for batch in batches:
             window["too_long"] += batch["too_long"]
@@ -295,8 +331,9 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = True, log=prin
             at_log = step % cfg.log_every == 0 or step == cfg.steps
             at_val = bool(cfg.val) and (step % cfg.val_every == 0 or step == cfg.steps)
             over_time = cfg.max_minutes > 0 and (time.time() - started) > cfg.max_minutes * 60
+            signalled = bool(stop_request.signal)
             row = None
-            if at_log or at_val or over_time:
+            if at_log or at_val or over_time or signalled:
                 elapsed = time.time() - window["time"]
                 row = {"step": step, "lr": f"{lr:.3g}", "loss": f"{window['loss'] / max(window['n'], 1):.4f}",
                        "images_per_s": f"{window['images'] / max(elapsed, 1e-9):.1f}",
@@ -331,6 +368,8 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = True, log=prin
                 stopped = f"early stop: no improvement in {bad_evals} validations"
             if over_time:
                 stopped = stopped or f"time limit of {cfg.max_minutes} minutes reached"
+            if signalled:
+                stopped = stopped or f"stopped by {stop_request.signal} after step {step}"
             if dist.main and (step % cfg.checkpoint_every == 0 or step == cfg.steps or stopped):
                 save(last_path)
             if stopped:
@@ -345,7 +384,11 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = True, log=prin
             save(last_path)
             log(f"interrupted: saved {last_path} at step {step}; run the same command to continue")
         raise
+    finally:
+        stop_request.restore()
     bar.close()
+    if stopped.startswith("stopped by"):
+        log(f"{stopped}: saved {last_path}; run the same command to continue")
     if dist.main:
         if not cfg.val and step == cfg.steps:
             save(best_path)
