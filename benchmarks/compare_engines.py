@@ -161,14 +161,19 @@ class Engine:
 class CrnnEngine(Engine):
     key = "crnn"
 
-    def __init__(self, model: str | None):
-        self.model = model
-        self.label = "crnn_ocr"
+    def __init__(self, model: str | None, int8: bool = False):
+        self.model, self.int8 = model, int8
+        self.label = "crnn_ocr int8" if int8 else "crnn_ocr"
 
     def load(self) -> None:
         from crnn_ocr.defaults import default_model
 
-        path = self.model or default_model("onnx") or default_model("torch")
+        if self.int8:
+            path = int8_sibling(self.model)
+            if path is None:
+                raise Unavailable(f"no int8 export (.int8.onnx) beside {self.model or 'the shipped model'}")
+        else:
+            path = self.model or default_model("onnx") or default_model("torch")
         if path is None:
             raise Unavailable("no shipped model in weights/ (crnn_default.onnx or .pt); pass --model PATH")
         path = Path(path)
@@ -383,15 +388,29 @@ class PPOCRv6SmallEngine(Engine):
         return v
 
 
-ENGINE_KEYS = ["crnn", "tesseract_psm7", "tesseract_psm8", "ppocrv4", "ppocrv6_tiny", "ppocrv6_small"]
-DEFAULT_LABELS = {"crnn": "crnn_ocr", "tesseract_psm7": "Tesseract 5 psm 7", "tesseract_psm8": "Tesseract 5 psm 8",
+ENGINE_KEYS = ["crnn", "crnn_int8", "tesseract_psm7", "tesseract_psm8", "ppocrv4", "ppocrv6_tiny", "ppocrv6_small"]
+DEFAULT_LABELS = {"crnn": "crnn_ocr", "crnn_int8": "crnn_ocr int8",
+                  "tesseract_psm7": "Tesseract 5 psm 7", "tesseract_psm8": "Tesseract 5 psm 8",
                   "ppocrv4": PPOCRv4Engine.label, "ppocrv6_tiny": PPOCRv6TinyEngine.label,
                   "ppocrv6_small": PPOCRv6SmallEngine.label}
+
+
+def int8_sibling(model: str | None) -> str | None:
+    """The int8 export beside a model (x.onnx -> x.int8.onnx), or the shipped one; None if there is none."""
+    from crnn_ocr.defaults import default_model
+
+    base = Path(model) if model else default_model("onnx")
+    if base is None or base.suffix != ".onnx" or base.name.endswith(".int8.onnx"):
+        return None
+    sibling = base.with_name(base.name.removesuffix(".onnx") + ".int8.onnx")
+    return str(sibling) if sibling.is_file() else None
 
 
 def make_engine(key: str, model: str | None) -> Engine:
     if key == "crnn":
         return CrnnEngine(model)
+    if key == "crnn_int8":
+        return CrnnEngine(model, int8=True)
     if key.startswith("tesseract_psm"):
         return TesseractEngine(int(key.removeprefix("tesseract_psm")))
     return {"ppocrv4": PPOCRv4Engine, "ppocrv6_tiny": PPOCRv6TinyEngine, "ppocrv6_small": PPOCRv6SmallEngine}[key]()
