@@ -10,6 +10,7 @@ between two sets' distributions of them. A sanity check for the GAN, not a subst
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -47,6 +48,10 @@ def statistic_gaps(candidate: dict[str, np.ndarray], reference: dict[str, np.nda
     return {k: wasserstein_1d(candidate[k], reference[k]) / (float(reference[k].std()) + 1e-9) for k in STATISTICS}
 
 
+TESSDATA_DIRS = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.00/tessdata", "/usr/share/tessdata",
+                 "/usr/local/share/tessdata", "/opt/homebrew/share/tessdata")
+
+
 def tesseract_readability(images: Sequence[np.ndarray], texts: Sequence[str], tessdata: str | None = None) -> dict[str, float]:
     """Exact-match rate and CER of Tesseract (tesserocr, one text line, images enlarged 3x): a recognizer that has
     nothing to do with the GAN, so it cannot be fooled by what the content term optimised."""
@@ -54,6 +59,7 @@ def tesseract_readability(images: Sequence[np.ndarray], texts: Sequence[str], te
     from PIL import Image
 
     exact, errors, chars = 0, 0, 0
+    tessdata = tessdata or next((d for d in TESSDATA_DIRS if (Path(d) / "eng.traineddata").is_file()), None)
     kwargs = {"path": tessdata} if tessdata else {}
     with tesserocr.PyTessBaseAPI(psm=tesserocr.PSM.SINGLE_LINE, **kwargs) as api:
         for im, text in zip(images, texts):
