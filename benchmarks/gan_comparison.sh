@@ -4,6 +4,7 @@
 # scored on ../shared/eval. One core: OMP_NUM_THREADS=1, --threads 1. Results in crnn_ocr/gan/README.md.
 #   bash benchmarks/gan_comparison.sh                 # renders, GAN, both arms with SEED=0, evaluation
 #   SEED=1 bash benchmarks/gan_comparison.sh          # another training seed; renders and GAN are reused
+#   SEED=1 ARMS=gan bash benchmarks/gan_comparison.sh # one arm (two cores: run the arms side by side)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
@@ -11,6 +12,7 @@ export OMP_NUM_THREADS=1
 D=${OUT:-runs/gan_cmp}
 SEED=${SEED:-0}
 STEPS=${STEPS:-1500}
+ARMS=${ARMS:-plain gan}
 mkdir -p "$D"
 t() { echo "== $(date +%T) $*"; }
 t plain renders
@@ -22,7 +24,7 @@ t gan train
 t gan renders
 [ -d "$D/gan.lmdb" ] || ocr data synth -n 96000 --seed 11 --line-share 0 --workers 1 --gan "$D/gan.pt" -o "$D/gan.lmdb" -q
 suffix=$([ "$SEED" = 0 ] && echo "" || echo "_s$SEED")
-for arm in plain gan; do
+for arm in $ARMS; do
   t "train $arm (seed $SEED)"
   if [ $arm = plain ]; then SRC=(--train "$D/plain.lmdb"); else SRC=(--train "$D/plain.lmdb:0.5" --train "$D/gan.lmdb:0.5"); fi
   ocr train "${SRC[@]}" --vocab default --arch crnn_s --height 32 --steps "$STEPS" --batch-size 64 --seed "$SEED" \
