@@ -295,12 +295,15 @@ def data() -> None:
 @click.option("--line-share", type=click.FloatRange(0, 1), default=0.35, show_default=True,
               help="Share of multi-word lines (the rest are single words/tokens).")
 @click.option("--max-height", type=int, default=64, show_default=True)
+@click.option("--style", type=click.Choice(["mixed", "document"]), default="mixed", show_default=True,
+              help="mixed: scene, sign, receipt and screen looks; document: lines of running text as ink on paper "
+                   "(scans, copies).")
 @click.option("--color", is_flag=True, help="Store RGB images (default gray).")
 @click.option("--gan", "gan_model", type=click.Path(dir_okay=False, exists=True), help="Refine renders with this GAN.")
 @click.option("--overwrite", is_flag=True)
 @click.option("--quiet", "-q", is_flag=True)
 @handles_errors
-def synth(count, out, seed, workers, font_dirs, line_share, max_height, color, gan_model, overwrite, quiet):
+def synth(count, out, seed, workers, font_dirs, line_share, max_height, style, color, gan_model, overwrite, quiet):
     """Render COUNT labelled text images into an LMDB at OUT."""
     from crnn_ocr.datasets.synth import synthesize
 
@@ -311,7 +314,7 @@ def synth(count, out, seed, workers, font_dirs, line_share, max_height, color, g
         image_filter = load_refiner(gan_model)
     n = synthesize(out, count, seed=seed, workers=workers, font_dirs=list(font_dirs) or None, overwrite=overwrite,
                    progress=not quiet, image_filter=image_filter, line_share=line_share, max_height=max_height,
-                   color=color)
+                   color=color, style=style)
     click.echo(f"wrote {n} samples to {out}")
 from crnn_ocr.cli_data import register as _register_data; _register_data(data)  # noqa: E402, E702, I001
 from crnn_ocr.cli_export import export as _export; main.add_command(_export)  # noqa: E402, E702, I001

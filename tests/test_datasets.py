@@ -470,3 +470,48 @@ def test_sizes_key_is_written(tmp_path):
     with env.begin() as txn:
         assert np.frombuffer(txn.get(SIZES_KEY), "<u2").tolist() == [40, 20]
     env.close()
+
+
+def test_document_style_renders_dark_lines_of_running_text_on_light_paper(bundled_fonts):
+    from crnn_ocr.datasets.synth import SynthGenerator
+
+    gen = SynthGenerator(bundled_fonts, style="document")
+    samples = [gen.sample(random.Random(seed)) for seed in range(40)]
+    texts = [t for _, t in samples]
+    assert sum(len(t.split(" ")) >= 3 for t in texts) >= 30
+    assert sum(any(c.islower() for c in t) for t in texts) >= 35  # running text, not the headline look
+    assert max(len(t) for t in texts) > 60
+    for image, _ in samples:
+        assert image.ndim == 2 and image.shape[0] <= 64
+        assert np.median(image) > 150  # paper
+        assert np.percentile(image, 2) < np.median(image) - 60  # ink darker than paper
+    scene = SynthGenerator(bundled_fonts)
+    dark_scene = sum(np.median(scene.sample(random.Random(s))[0]) < 100 for s in range(40))
+    assert dark_scene > 0  # the default look keeps dark backgrounds; the document look has none
+
+
+def test_unknown_synth_style_is_refused(bundled_fonts):
+    from crnn_ocr.datasets.synth import SynthGenerator
+
+    with pytest.raises(ValueError, match="style"):
+        SynthGenerator(bundled_fonts, style="poster")
+
+
+def test_keycap_and_symbol_fonts_are_not_text_fonts():
+    from crnn_ocr.datasets.synth.fonts import _is_text_family
+
+    assert not _is_text_family("Linux Biolinum Keyboard O")
+    assert not _is_text_family("Noto Color Emoji")
+    assert _is_text_family("Linux Biolinum O") and _is_text_family("DejaVu Serif")
+
+
+def test_sroie_recase_takes_the_case_of_words_read_alike_and_keeps_the_rest():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "data" / "recipes" / "recase_sroie.py"
+    spec = importlib.util.spec_from_file_location("recase_sroie", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.recase("TOTAL AMOUNT: 12.00", "Total Amount: 12.00") == "Total Amount: 12.00"
+    assert module.recase("SR TOTAL", "sR Tota1") == "SR TOTAL"  # short word and misread word keep the label
+    assert module.recase("THANK YOU PLEASE COME", "Thank you come") == "Thank you PLEASE come"

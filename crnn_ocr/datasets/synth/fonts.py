@@ -26,7 +26,8 @@ def _bundled_font_dir() -> Path:
 
 BUNDLED_FONT_DIR = _bundled_font_dir()
 REQUIRED = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-NOT_TEXT_FONTS = ("symbol", "dingbat", "emoji", "awesome", "music", "math", "d050000l", "wingding", "ornament")
+NOT_TEXT_FONTS = ("symbol", "dingbat", "emoji", "awesome", "music", "math", "d050000l", "wingding", "ornament",
+                  "keyboard")
 CHECKED_CHARS = DEFAULT_CHARSET + "₹₽₩¤™℃№"
 
 
@@ -60,9 +61,14 @@ def _font_info(path: Path) -> FontInfo | None:
     coverage = frozenset(c for c in CHECKED_CHARS if ord(c) in cmap and c not in empty)
     if not all(c in coverage for c in REQUIRED):
         return None
-    if any(word in family.lower() for word in NOT_TEXT_FONTS):
+    if not _is_text_family(family):
         return None
     return FontInfo(str(path), family, coverage)
+
+
+def _is_text_family(family: str) -> bool:
+    """False for symbol, emoji and keycap fonts (Linux Biolinum Keyboard draws each letter inside a key)."""
+    return not any(word in family.lower() for word in NOT_TEXT_FONTS)
 
 
 def _cache_file() -> Path:
@@ -93,7 +99,7 @@ def discover_fonts(dirs: list[str | Path] | None = None, include_bundled: bool =
             cache[key] = None if info is None else {"family": info.family, "coverage": "".join(sorted(info.coverage))}
             changed = True
         entry = cache[key]
-        if entry is not None and not _is_script_specific_noto(entry["family"]):
+        if entry is not None and _is_text_family(entry["family"]) and not _is_script_specific_noto(entry["family"]):
             fonts.append(FontInfo(str(f), entry["family"], frozenset(entry["coverage"])))
     if changed:
         try:

@@ -24,7 +24,10 @@ def _load_font(path: str, size: int) -> ImageFont.FreeTypeFont:
 class Renderer:
     """Turns strings into realistic-looking crops of printed or scene text."""
 
-    def __init__(self, fonts: list[FontInfo], max_height: int = 64, color: bool = False):
+    def __init__(self, fonts: list[FontInfo], max_height: int = 64, color: bool = False, style: str = "mixed"):
+        if style not in ("mixed", "document"):
+            raise ValueError(f"unknown render style {style!r}")
+        self.document = style == "document"
         if not fonts:
             raise ValueError("Renderer needs at least one font")
         self.fonts = fonts
@@ -52,13 +55,18 @@ class Renderer:
         mask = self._text_mask(text, _load_font(font_info.path, size), size, rng)
         if mask is None:
             return None
-        mask = self._geometry(mask, size, rng, nprng)
-        mask = self._crop(mask, rng)
-        image = self._compose(mask, rng, nprng)
+        if self.document:
+            mask = self._tilt(mask, rng.gauss(0, 0.5))
+            mask = self._crop(mask, rng)
+            image = self._compose_paper(mask, rng, nprng)
+        else:
+            mask = self._geometry(mask, size, rng, nprng)
+            mask = self._crop(mask, rng)
+            image = self._compose(mask, rng, nprng)
         if image.shape[0] > self.max_height:
             width = max(1, int(image.shape[1] * self.max_height / image.shape[0]))
             image = cv2.resize(image, (width, self.max_height), interpolation=cv2.INTER_AREA)
-        image = self._degrade(image, rng, nprng)
+        image = self._degrade_scan(image, rng, nprng) if self.document else self._degrade(image, rng, nprng)
         if not self.color:
             image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         return image
@@ -114,6 +122,52 @@ class Renderer:
             matrix = cv2.getPerspectiveTransform(src, dst)
             mask = cv2.warpPerspective(mask, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
         return mask
+
+    @staticmethod
+    def _tilt(mask: np.ndarray, angle: float) -> np.ndarray:
+        h, w = mask.shape
+        matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+        return cv2.warpAffine(mask, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+
+    def _compose_paper(self, mask: np.ndarray, rng: random.Random, nprng: np.random.Generator) -> np.ndarray:
+        """Dark ink on paper, as on a printed page, a scan or a photocopy."""
+        h, w = mask.shape
+        paper = rng.uniform(185, 255)
+        bg = np.full((h, w, 1), paper, np.float32)
+        if rng.random() < 0.4:
+            bg = bg + nprng.normal(0, rng.uniform(1, 8), size=(h, w, 1)).astype(np.float32)
+        tint = np.array([rng.uniform(-8, 8) for _ in range(3)], np.float32) if rng.random() < 0.3 else 0
+        ink = rng.uniform(0, 90)
+        alpha = mask.astype(np.float32)[..., None] / 255.0
+        image = bg * (1 - alpha) + ink * alpha + tint
+        return np.clip(np.broadcast_to(image, (h, w, 3)), 0, 255).astype(np.uint8)
+
+    def _degrade_scan(self, image: np.ndarray, rng: random.Random, nprng: np.random.Generator) -> np.ndarray:
+        """Scanner and copier artefacts: low resolution, blur, thresholding, speckle, JPEG."""
+        h, w = image.shape[:2]
+        if rng.random() < 0.35:
+            f = rng.uniform(0.45, 0.85)
+            small = cv2.resize(image, (max(1, int(w * f)), max(1, int(h * f))), interpolation=cv2.INTER_AREA)
+            image = cv2.resize(small, (w, h), interpolation=rng.choice((cv2.INTER_LINEAR, cv2.INTER_CUBIC)))
+        if rng.random() < 0.35:
+            image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.3, 1.0))
+        if rng.random() < 0.25:
+            gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+            threshold = rng.uniform(0.35, 0.65) * (int(gray.max()) + int(gray.min()))
+            binary = np.where(gray > threshold, 255, 0).astype(np.uint8)
+            image = cv2.cvtColor(binary, cv2.COLOR_GRAY2RGB)
+        if rng.random() < 0.1:
+            specks = nprng.random(image.shape[:2]) < rng.uniform(0.001, 0.01)
+            image = image.copy()
+            image[specks] = 0 if rng.random() < 0.7 else 255
+        if rng.random() < 0.25:
+            noise = nprng.normal(0, rng.uniform(2, 8), size=image.shape).astype(np.float32)
+            image = np.clip(image.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+        if rng.random() < 0.2:
+            ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, rng.randint(30, 90)])
+            if ok:
+                image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        return image
 
     def _background(self, h: int, w: int, rng: random.Random, nprng: np.random.Generator) -> np.ndarray:
         base = np.array([rng.randint(0, 255) for _ in range(3)], dtype=np.float32)

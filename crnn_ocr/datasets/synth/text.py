@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import string
 from functools import cache
@@ -13,6 +14,7 @@ LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "nl")
 CURRENCIES = "$€£¥"
 UNITS = ("kg", "g", "ml", "L", "km", "m", "cm", "mm", "%", "°C", "°F", "pcs", "x", "GB", "MB")
 PUNCT_AFTER = ".,:;!?"
+STYLES = ("mixed", "document")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -41,16 +43,66 @@ class TextSampler:
     True
     """
 
-    def __init__(self, charset: str = DEFAULT_CHARSET, line_share: float = 0.35, max_line_chars: int = 60):
+    def __init__(self, charset: str = DEFAULT_CHARSET, line_share: float = 0.35, max_line_chars: int = 60,
+                 style: str = "mixed"):
+        if style not in STYLES:
+            raise ValueError(f"unknown text style {style!r}; choose from {', '.join(STYLES)}")
         self.charset = charset
         self.line_share = line_share
         self.max_line_chars = max_line_chars
+        self.style = style
         self.rare = [c for c in charset if not c.isascii() or c in string.punctuation]
 
     def sample(self, rng: random.Random) -> str:
+        if self.style == "document":
+            return self.prose_line(rng) if rng.random() < max(self.line_share, 0.85) else self.token(rng)
         if rng.random() < self.line_share:
             return self.line(rng)
         return self.token(rng)
+
+    def prose_line(self, rng: random.Random) -> str:
+        """A line cut out of running text, as in books, papers and letters: mostly lower-case words with
+        sentence punctuation, capitals after full stops, the odd number, citation, quote or hyphenated break."""
+        target = rng.randint(15, 95)
+        words: list[str] = []
+        capital = rng.random() < 0.4
+        while sum(len(w) + 1 for w in words) < target:
+            words.append(self._prose_word(rng, capital))
+            capital = words[-1][-1] in ".?!"
+        text = " ".join(words)
+        if rng.random() < 0.12:
+            text = text.rstrip(PUNCT_AFTER) + "-"
+        return text.strip()
+
+    def _prose_word(self, rng: random.Random, capital: bool) -> str:
+        r = rng.random()
+        if r < 0.04:
+            w = self.number(rng) if rng.random() < 0.5 else str(rng.randint(1, 2030))
+        elif r < 0.06:
+            w = rng.choice(("[{}]", "({})")).format(rng.randint(1, 60))
+        elif r < 0.08:
+            w = self.code(rng)
+        else:
+            lang = "en" if rng.random() < 0.85 else rng.choice(LANGUAGES[1:])
+            words = word_list(lang)
+            w = words[min(int(math.exp(rng.random() * math.log(len(words)))) - 1, len(words) - 1)]
+            if capital or rng.random() < 0.08:
+                w = w[:1].upper() + w[1:]
+            elif rng.random() < 0.02:
+                w = w.upper()
+        q = rng.random()
+        if q < 0.015:
+            w = rng.choice(("``", "\"", "“", "'", "‘")) + w + rng.choice(("''", "\"", "”", "'", "’"))
+        elif q < 0.03:
+            w = "(" + w + ")"
+        p = rng.random()
+        if p < 0.07:
+            w += ","
+        elif p < 0.11:
+            w += "."
+        elif p < 0.125:
+            w += rng.choice((";", ":", "?", "!"))
+        return w
 
     def line(self, rng: random.Random) -> str:
         n = rng.choice((2, 2, 3, 3, 4, 5, 6, 8, 10))
