@@ -4,9 +4,11 @@
 #   .gpu/fonts  every usable system font, subset to the default vocabulary's glyphs (a few MB instead of ~77)
 #   .gpu/whl    wheels the GPU image lacks (lmdb; word lists come from data/words), for its Python 3.12
 #   .gpu/val    the recipe's validation crops (../shared does not travel)
-#   .gpu/last.pt the run to continue (runs/default/last.pt, else data/checkpoints/default_last.pt)
+#   .gpu/real   the recipe's real training crops (data/recipes/train_*.tsv), gray JPEG at most 48 px high
+#   .gpu/init.pt the model to warm-restart from (weights/crnn_default.pt, the shipped model)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
+rm -rf .gpu/fonts  # names follow the font list; rebuilt so that no stale font travels
 mkdir -p .gpu/fonts .gpu/whl
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
 python - <<'PY'
@@ -50,11 +52,33 @@ for tsv in sorted(Path("data/recipes").glob("val_*.tsv")):
     (target / "labels.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"{tsv.stem}: {len(lines)} validation crops packed")
 PY
+python - <<'PY'
+from pathlib import Path
+
+import cv2
+
+for tsv in sorted(Path("data/recipes").glob("train_*.tsv")):
+    target = Path(".gpu/real") / tsv.stem.removeprefix("train_")
+    if (target / "labels.tsv").exists():
+        continue
+    (target / "images").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i, line in enumerate(tsv.read_text(encoding="utf-8").splitlines()):
+        rel, text = line.split("\t", 1)
+        image = cv2.imread(str(tsv.parent / rel), cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            continue
+        if image.shape[0] > 48:
+            image = cv2.resize(image, (max(1, round(image.shape[1] * 48 / image.shape[0])), 48), interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(target / "images" / f"{i:05d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        lines.append(f"images/{i:05d}.jpg\t{text}")
+    (target / "labels.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"{target.name}: {len(lines)} training crops packed")
+PY
 PLATFORMS="--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64"
 for pkg in lmdb==1.7.5; do
   python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp $PLATFORMS -d .gpu/whl "$pkg" \
     || python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -d .gpu/whl "$pkg" || echo "could not fetch $pkg"
 done
-if [ -f runs/default/last.pt ]; then cp runs/default/last.pt .gpu/last.pt
-elif [ -f data/checkpoints/default_last.pt ]; then cp data/checkpoints/default_last.pt .gpu/last.pt; fi
+cp weights/crnn_default.pt .gpu/init.pt
 du -sh .gpu
