@@ -61,8 +61,6 @@ def _font_info(path: Path) -> FontInfo | None:
     coverage = frozenset(c for c in CHECKED_CHARS if ord(c) in cmap and c not in empty)
     if not all(c in coverage for c in REQUIRED):
         return None
-    if not _is_text_family(family):
-        return None
     return FontInfo(str(path), family, coverage)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from crnn_ocr.datasets.synth.fonts import FontInfo
+from crnn_ocr.datasets.synth.text import STYLES
 
 
 @lru_cache(maxsize=512)
@@ -25,8 +26,8 @@ class Renderer:
     """Turns strings into realistic-looking crops of printed or scene text."""
 
     def __init__(self, fonts: list[FontInfo], max_height: int = 64, color: bool = False, style: str = "mixed"):
-        if style not in ("mixed", "document"):
-            raise ValueError(f"unknown render style {style!r}")
+        if style not in STYLES:
+            raise ValueError(f"unknown render style {style!r}; choose from {', '.join(STYLES)}")
         self.document = style == "document"
         if not fonts:
             raise ValueError("Renderer needs at least one font")
