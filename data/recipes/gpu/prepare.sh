@@ -36,44 +36,41 @@ for i, font in enumerate(discover_fonts()):
 print(f"{len(list(out.glob('*.ttf')))} fonts packed")
 PY
 python - <<'PY'
-import shutil
 from pathlib import Path
 
-for tsv in sorted(Path("data/recipes").glob("val_*.tsv")):
-    target = Path(".gpu/val") / tsv.stem
+import cv2
+
+
+def pack(tsv: Path, target: Path, max_height: int | None) -> int:
+    """Copy the crops a recipe .tsv names into target/images + target/labels.tsv (shrunk to max_height if given)."""
     (target / "images").mkdir(parents=True, exist_ok=True)
     lines = []
     for i, line in enumerate(tsv.read_text(encoding="utf-8").splitlines()):
         rel, text = line.split("\t", 1)
         src = tsv.parent / rel
-        name = f"{i:04d}{src.suffix}"
-        shutil.copyfile(src, target / "images" / name)
+        if max_height is None:
+            name = f"{i:05d}{src.suffix}"
+            (target / "images" / name).write_bytes(src.read_bytes())
+        else:
+            image = cv2.imread(str(src), cv2.IMREAD_GRAYSCALE)
+            if image is None:
+                continue
+            if image.shape[0] > max_height:
+                width = max(1, round(image.shape[1] * max_height / image.shape[0]))
+                image = cv2.resize(image, (width, max_height), interpolation=cv2.INTER_AREA)
+            name = f"{i:05d}.jpg"
+            cv2.imwrite(str(target / "images" / name), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
         lines.append(f"images/{name}\t{text}")
     (target / "labels.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"{tsv.stem}: {len(lines)} validation crops packed")
-PY
-python - <<'PY'
-from pathlib import Path
+    return len(lines)
 
-import cv2
 
+for tsv in sorted(Path("data/recipes").glob("val_*.tsv")):
+    print(f"{tsv.stem}: {pack(tsv, Path('.gpu/val') / tsv.stem, None)} validation crops packed")
 for tsv in sorted(Path("data/recipes").glob("train_*.tsv")):
     target = Path(".gpu/real") / tsv.stem.removeprefix("train_")
-    if (target / "labels.tsv").exists():
-        continue
-    (target / "images").mkdir(parents=True, exist_ok=True)
-    lines = []
-    for i, line in enumerate(tsv.read_text(encoding="utf-8").splitlines()):
-        rel, text = line.split("\t", 1)
-        image = cv2.imread(str(tsv.parent / rel), cv2.IMREAD_GRAYSCALE)
-        if image is None:
-            continue
-        if image.shape[0] > 48:
-            image = cv2.resize(image, (max(1, round(image.shape[1] * 48 / image.shape[0])), 48), interpolation=cv2.INTER_AREA)
-        cv2.imwrite(str(target / "images" / f"{i:05d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        lines.append(f"images/{i:05d}.jpg\t{text}")
-    (target / "labels.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"{target.name}: {len(lines)} training crops packed")
+    if not (target / "labels.tsv").exists():
+        print(f"{target.name}: {pack(tsv, target, 48)} training crops packed")
 PY
 PLATFORMS="--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64"
 for pkg in lmdb==1.7.5; do

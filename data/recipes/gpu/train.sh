@@ -4,7 +4,8 @@
 # Renders mixed and document-style text with every CPU core, then warm-restarts the shipped model (.gpu/init.pt)
 # on the GPU with the stage-4 mix (data/recipes/default_stage4.toml: renders 60%, real training crops 40%),
 # a cosine schedule of STEPS steps bounded by MINUTES, and returns last.pt, best.pt, log.csv and curves.png
-# through $OUT. Back here: evaluate them (ocr eval) and ship the better one as the recipe's next stage.
+# through $OUT. Back here: ship last.pt as the recipe's next stage if its validation accuracy (log.csv) beats the
+# shipped model's, then measure it (benchmarks/compare_engines.py).
 set -uo pipefail
 MINUTES=${MINUTES:-8}
 STEPS=${STEPS:-8000}
