@@ -515,3 +515,19 @@ def test_sroie_recase_takes_the_case_of_words_read_alike_and_keeps_the_rest():
     assert module.recase("TOTAL AMOUNT: 12.00", "Total Amount: 12.00") == "Total Amount: 12.00"
     assert module.recase("SR TOTAL", "sR Tota1") == "SR TOTAL"  # short word and misread word keep the label
     assert module.recase("THANK YOU PLEASE COME", "Thank you come") == "Thank you PLEASE come"
+
+
+def test_low_resolution_and_jpeg_looks_keep_size_and_degrade_detail():
+    from crnn_ocr.datasets.augment import _jpeg, _low_resolution
+
+    stripes = np.zeros((48, 120), np.uint8)
+    stripes[:, ::2] = 255
+    for seed in range(5):
+        low = _low_resolution(stripes, np.random.default_rng(seed))
+        assert low.shape == stripes.shape and low.dtype == np.uint8
+        assert low.std() < 0.5 * stripes.std()
+    colour = np.random.default_rng(1).integers(0, 256, (30, 80, 3), dtype=np.uint8)
+    compressed = _jpeg(colour, 20)
+    assert compressed.shape == colour.shape and not np.array_equal(compressed, colour)
+    tiny = np.full((12, 40), 200, np.uint8)
+    assert np.array_equal(_low_resolution(tiny, np.random.default_rng(0)), tiny)

@@ -38,9 +38,28 @@ def augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.2:
         noise = rng.normal(0, rng.uniform(3, 12), size=image.shape)
         image = np.clip(image + noise, 0, 255).astype(np.uint8)
+    if rng.random() < 0.25:
+        image = _low_resolution(image, rng)
+    if rng.random() < 0.2:
+        image = _jpeg(image, int(rng.integers(15, 70)))
     if rng.random() < 0.08:
         image = 255 - image
     return image
+
+
+def _low_resolution(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Down to a street-sign-photo height (10-22 px) and back: the blocky, smeared look of distant text."""
+    h, w = image.shape[:2]
+    factor = rng.uniform(10, 22) / h
+    if factor >= 0.9:
+        return image
+    small = cv2.resize(image, (max(2, round(w * factor)), max(2, round(h * factor))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR if rng.random() < 0.5 else cv2.INTER_CUBIC)
+
+
+def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED) if ok else image
 
 
 def _shift_edges(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
