@@ -13,6 +13,7 @@ import click
 
 from crnn_ocr import __version__
 from crnn_ocr.cli_common import fail, handles_errors
+from crnn_ocr.defaults import DEFAULT_DICTIONARY
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,6 +69,28 @@ def _read_inputs(images: tuple[str, ...], channels: int):
                 yield name, None, str(e) if name != "-" else f"stdin: {str(e).split(': ', 1)[-1]}"
 
 
+DICTIONARY_OPTION = click.option(
+    "--dictionary", default=DEFAULT_DICTIONARY, show_default=True, metavar="LANG|FILE|none",
+    help="Correct misread words towards this word list: a shipped language (en de fr es it pt nl), a file with "
+         "one word per line, or none for the model's raw reading (codes, plates, names).")
+
+
+def _dictionary_for(vocab, value: str):
+    """The Dictionary `--dictionary` names for a model's vocabulary; the default is dropped, not an error, for a
+    model that cannot spell its words (a digits-only model, another script)."""
+    from crnn_ocr.dictionary import load_dictionary
+    from crnn_ocr.errors import VocabError
+
+    if value.lower() == "none":
+        return None
+    try:
+        return load_dictionary(value, vocab)
+    except VocabError:
+        if click.get_current_context().get_parameter_source("dictionary") == click.core.ParameterSource.DEFAULT:
+            return None
+        raise
+
+
 @main.command()
 @click.argument("images", nargs=-1, required=True)
 @click.option("--model", "-m", help="Model file (.onnx or .pt). Default: the shipped model.")
@@ -80,6 +103,7 @@ def _read_inputs(images: tuple[str, ...], channels: int):
 @click.option("--decoder", type=click.Choice(["greedy", "beam"]), default="greedy", show_default=True)
 @click.option("--beam-width", type=click.IntRange(1, 1000), default=10, show_default=True)
 @click.option("--lexicon", type=click.Path(dir_okay=False), help="Word list: output only words from it.")
+@DICTIONARY_OPTION
 @click.option("--threads", type=click.IntRange(0, 256), default=0, help="CPU threads (0: library default).")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
 @click.option("--verifier", type=click.Path(dir_okay=False, exists=True),
@@ -88,8 +112,8 @@ def _read_inputs(images: tuple[str, ...], channels: int):
 @click.option("--no-verifier", is_flag=True, help="Keep every line candidate found on pages.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handles_errors
-def recognize(images, model, backend, layout, output, as_json, decoder, beam_width, lexicon, threads, batch_size,
-              verifier, no_verifier, quiet):
+def recognize(images, model, backend, layout, output, as_json, decoder, beam_width, lexicon, dictionary, threads,
+              batch_size, verifier, no_verifier, quiet):
     """Read the text in IMAGES (files, folders, or - for stdin): word or line crops, pages, receipts, screenshots."""
     rec = _load_recognizer(model, backend, threads, batch_size)
     words = None
@@ -98,7 +122,7 @@ def recognize(images, model, backend, layout, output, as_json, decoder, beam_wid
             words = Path(lexicon).read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as e:
             fail(f"cannot read lexicon {lexicon}: {e}")
-    rec.set_decoder(decoder, beam_width, words)
+    rec.set_decoder(decoder, beam_width, words, dictionary=_dictionary_for(rec.vocab, dictionary))
     from crnn_ocr.page import recognize_page_cli
 
     single = len(images) == 1 and images[0] != "-" and not Path(images[0]).is_dir()
@@ -241,16 +265,17 @@ def _with_gan(cfg, gan: str | None, gan_prob: float | None, gan_sources: tuple[s
 @click.option("--limit", type=int, default=0, help="Score only the first N samples of each set.")
 @click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True)
 @click.option("--decoder", type=click.Choice(["greedy", "beam"]), default="greedy", show_default=True)
+@DICTIONARY_OPTION
 @click.option("--threads", type=int, default=0)
 @click.option("--json", "as_json", is_flag=True)
 @handles_errors
-def eval_cmd(model, data, protocol, limit, backend, decoder, threads, as_json):
+def eval_cmd(model, data, protocol, limit, backend, decoder, dictionary, threads, as_json):
     """Score a model: word accuracy and CER per dataset, worst errors, confused characters."""
     from crnn_ocr.datasets.sources import open_source
     from crnn_ocr.train.evaluate import dataset_name, evaluate_source
 
     rec = _load_recognizer(model, backend, threads, 64)
-    rec.set_decoder(decoder)
+    rec.set_decoder(decoder, dictionary=_dictionary_for(rec.vocab, dictionary))
     results = [evaluate_source(rec, open_source(d), protocol, limit, progress=not as_json, name=dataset_name(d))
                for d in data]
     if as_json:

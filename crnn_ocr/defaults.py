@@ -5,18 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 DEFAULT_MODEL_STEM = "crnn_default"
+DEFAULT_DICTIONARY = "en"  # word list that corrects misread words in `ocr recognize` and `ocr eval`
 
 
-def weights_dirs() -> list[Path]:
+def _package_or_checkout(package: str, *checkout_path: str) -> list[Path]:
+    """The folder of an installed data package, then the same folder in a checkout of the repository."""
     dirs = []
     try:
         from importlib.resources import files
 
-        dirs.append(Path(str(files("crnn_ocr.weights"))))
+        dirs.append(Path(str(files(package))))
     except (ImportError, ModuleNotFoundError, TypeError):
         pass
-    dirs.append(Path(__file__).resolve().parent.parent / "weights")
+    dirs.append(Path(__file__).resolve().parent.parent.joinpath(*checkout_path))
     return dirs
+
+
+def weights_dirs() -> list[Path]:
+    return _package_or_checkout("crnn_ocr.weights", "weights")
 
 
 def default_model(backend: str = "onnx") -> Path | None:
@@ -37,4 +43,16 @@ def find_verifier(suffix: str = ".onnx", weights_dir: str | Path | None = None) 
         found = sorted(folder.glob(f"*verifier*{suffix}")) if folder.is_dir() else []
         if found:
             return found[0]
+    return None
+
+
+def word_list(name: str) -> Path | None:
+    """A shipped word list by language code (`en`, `de`, ...), or None if there is none by that name."""
+    if not name.isalpha():
+        return None
+    folders = _package_or_checkout("crnn_ocr.words", "data", "words")
+    for folder in folders:
+        candidate = folder / f"{name.lower()}.txt"
+        if candidate.is_file():
+            return candidate
     return None

@@ -6,10 +6,12 @@ Read -> resize -> group by padded width -> pad -> run the network -> decode -> p
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 
 from crnn_ocr.config import ModelConfig
+from crnn_ocr.dictionary import Dictionary, load_dictionary
 from crnn_ocr.imageio import ImageInput, read_image
 from crnn_ocr.preprocess import bucket_groups, make_batch, output_lengths, resize_to_height
 from crnn_ocr.vocab import Decoder, LexiconDecoder, Prediction, Vocab
@@ -31,10 +33,14 @@ class TextRecognizer:
         self.decoder = Decoder(vocab)
 
     def set_decoder(self, method: str = "greedy", beam_width: int = 10, lexicon: Iterable[str] | None = None,
-                    lexicon_max_distance: int = 3) -> None:
-        """Choose greedy or beam decoding, or constrain the output to the words of `lexicon`."""
+                    lexicon_max_distance: int = 3, dictionary: str | Path | Dictionary | None = None) -> None:
+        """Choose greedy or beam decoding, or constrain the output to the words of `lexicon`; `dictionary` (a
+        shipped language code such as "en", a word-list file, or a Dictionary) corrects misread words."""
         lex = LexiconDecoder(lexicon, self.vocab, lexicon_max_distance) if lexicon is not None else None
-        self.decoder = Decoder(self.vocab, method, beam_width, lex)
+        words = dictionary
+        if dictionary is not None and not isinstance(dictionary, Dictionary):
+            words = load_dictionary(dictionary, self.vocab)
+        self.decoder = Decoder(self.vocab, method, beam_width, lex, words)
 
     def read(self, source: ImageInput) -> np.ndarray:
         return read_image(source, channels=self.cfg.channels)

@@ -170,7 +170,7 @@ def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
-def _path_to_prediction(path: np.ndarray, logp: np.ndarray, vocab: Vocab) -> Prediction:
+def path_to_prediction(path: np.ndarray, logp: np.ndarray, vocab: Vocab) -> Prediction:
     """Collapse a frame-level path (class per frame) into text with per-character confidence and span."""
     chars: list[CharInfo] = []
     prev = BLANK
@@ -185,12 +185,19 @@ def _path_to_prediction(path: np.ndarray, logp: np.ndarray, vocab: Vocab) -> Pre
                 chars[-1].confidence = max(chars[-1].confidence, float(frame_probs[t]))
         prev = cls
     if chars:
-        confidence = float(np.exp(np.mean(np.log(np.maximum([c.confidence for c in chars], 1e-12)))))
+        confidence = chars_confidence(chars)
     elif len(path):
         confidence = float(np.exp(np.mean(logp[:, BLANK])))
     else:
         confidence = 0.0
     return Prediction("".join(c.char for c in chars), confidence, chars, len(path))
+
+
+def chars_confidence(chars: Sequence[CharInfo]) -> float:
+    """A reading's confidence: the geometric mean of its characters' (0 for none)."""
+    if not chars:
+        return 0.0
+    return float(np.exp(np.mean(np.log(np.maximum([c.confidence for c in chars], 1e-12)))))
 
 
 def greedy_decode(logp: np.ndarray, vocab: Vocab) -> Prediction:
@@ -199,7 +206,7 @@ def greedy_decode(logp: np.ndarray, vocab: Vocab) -> Prediction:
     Args:
         logp: (T, K) log-probabilities (or logits: the argmax is the same, confidences are not).
     """
-    return _path_to_prediction(np.argmax(logp, axis=1), logp, vocab)
+    return path_to_prediction(np.argmax(logp, axis=1), logp, vocab)
 
 
 def _extended(label: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -221,22 +228,38 @@ def _shifted(scores: np.ndarray, k: int) -> np.ndarray:
 
 def ctc_log_likelihood(logp: np.ndarray, label: Sequence[int]) -> float:
     """log P(label | frames) summed over all CTC alignments (the forward algorithm)."""
-    T = len(logp)
-    if required_frames(label) > T:
-        return -np.inf
+    return float(ctc_log_likelihoods(logp, [label])[0])
+
+
+def ctc_log_likelihoods(logp: np.ndarray, labels: Sequence[Sequence[int]]) -> np.ndarray:
+    """`ctc_log_likelihood` of many labels over the same frames at once (one forward pass, labels padded)."""
+    T, M = len(logp), len(labels)
+    out = np.full(M, -np.inf)
+    if M == 0:
+        return out
+    lengths = np.array([len(label) for label in labels])
+    fits = np.array([required_frames(label) <= T for label in labels])
     if T == 0:
-        return 0.0  # the empty label, certainly
-    ext, skip = _extended(label)
-    alpha = np.full(len(ext), -np.inf)
-    alpha[0] = logp[0, BLANK]
-    if len(ext) > 1:
-        alpha[1] = logp[0, ext[1]]
+        return np.where(fits, 0.0, -np.inf)  # only the empty label fits, certainly
+    S = 2 * int(lengths.max()) + 1
+    ext = np.zeros((M, S), dtype=np.int64)
+    skip = np.zeros((M, S), dtype=bool)
+    for m, label in enumerate(labels):
+        e, k = _extended(label)
+        ext[m, : len(e)], skip[m, : len(e)] = e, k
+    emit = np.where(np.arange(S) < (2 * lengths + 1)[:, None], logp[:, ext], -np.inf)  # (T, M, S)
+    alpha = np.full((M, S), -np.inf)
+    alpha[:, :2] = emit[0, :, :2]
     for t in range(1, T):
-        stay = alpha
-        step = _shifted(alpha, 1)
-        jump = np.where(skip, _shifted(alpha, 2), -np.inf)
-        alpha = np.logaddexp(np.logaddexp(stay, step), jump) + logp[t, ext]
-    return float(np.logaddexp(alpha[-1], alpha[-2]) if len(ext) > 1 else alpha[-1])
+        step = np.full((M, S), -np.inf)
+        step[:, 1:] = alpha[:, :-1]
+        jump = np.full((M, S), -np.inf)
+        jump[:, 2:] = np.where(skip[:, 2:], alpha[:, :-2], -np.inf)
+        alpha = np.logaddexp(np.logaddexp(alpha, step), jump) + emit[t]
+    rows = np.arange(M)
+    last = alpha[rows, 2 * lengths]
+    before_last = np.where(lengths > 0, alpha[rows, np.maximum(2 * lengths - 1, 0)], -np.inf)
+    return np.where(fits, np.logaddexp(last, before_last), -np.inf)
 
 
 def viterbi_align(logp: np.ndarray, label: Sequence[int]) -> np.ndarray | None:
@@ -316,7 +339,7 @@ def _aligned_prediction(logp: np.ndarray, label: list[int], vocab: Vocab) -> Pre
     path = viterbi_align(logp, label)
     if path is None:
         return Prediction(vocab.decode(label), 0.0, [], len(logp))
-    return _path_to_prediction(path, logp, vocab)
+    return path_to_prediction(path, logp, vocab)
 
 
 class BKTree:
@@ -416,21 +439,26 @@ class Decoder:
         method: "greedy" or "beam".
         beam_width: for "beam".
         lexicon: if given, lexicon-constrained decoding replaces `method`.
+        dictionary: if given (a `crnn_ocr.dictionary.Dictionary`), misread words of the reading are corrected.
     """
 
     def __init__(
-        self, vocab: Vocab, method: str = "greedy", beam_width: int = 10, lexicon: LexiconDecoder | None = None
+        self, vocab: Vocab, method: str = "greedy", beam_width: int = 10, lexicon: LexiconDecoder | None = None,
+        dictionary=None,
     ):
         if method not in ("greedy", "beam"):
             raise ValueError(f"unknown decoder {method!r}: use greedy or beam")
         self.vocab, self.method, self.beam_width, self.lexicon = vocab, method, beam_width, lexicon
+        self.dictionary = dictionary
 
     def decode_one(self, logp: np.ndarray) -> Prediction:
         if self.lexicon is not None:
             return self.lexicon.decode(logp)
         if self.method == "beam":
-            return beam_decode(logp, self.vocab, self.beam_width)
-        return greedy_decode(logp, self.vocab)
+            reading = beam_decode(logp, self.vocab, self.beam_width)
+        else:
+            reading = greedy_decode(logp, self.vocab)
+        return reading if self.dictionary is None else self.dictionary.correct(logp, reading)
 
     def decode_batch(self, logits: np.ndarray, lengths: Sequence[int] | None = None) -> list[Prediction]:
         """Decode (B, T, K) logits; `lengths[i]` frames of item i are real, the rest is padding."""

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from crnn_ocr.cli import main
+from crnn_ocr.defaults import DEFAULT_DICTIONARY
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = {"word.png": (32, 100), "short.png": (20, 12), "tall.png": (64, 40), "line.png": (24, 400)}
@@ -49,8 +50,9 @@ def read(recognizer):
     other images in its batch: compare like with like.)
     """
 
-    def texts(*sources, decoder: str = "greedy", beam_width: int = 10, batch_size: int = 32) -> list[str]:
-        recognizer.set_decoder(decoder, beam_width)
+    def texts(*sources, decoder: str = "greedy", beam_width: int = 10, batch_size: int = 32,
+              dictionary=DEFAULT_DICTIONARY) -> list[str]:
+        recognizer.set_decoder(decoder, beam_width, dictionary=dictionary)
         recognizer.batch_size = batch_size
         try:
             return [p.text for p in recognizer.recognize(list(sources))]
@@ -239,6 +241,39 @@ def test_lexicon_problems_are_one_error_line(tiny_checkpoint, images, tmp_path):
     assert result.exit_code == 1
     assert len(error_lines(result)) == 1 and "lexicon" in result.stderr
     assert result.stdout == ""
+
+
+def test_dictionary_option_reaches_the_decoder_and_none_turns_it_off(tiny_checkpoint, images, monkeypatch, tmp_path):
+    from crnn_ocr.dictionary import Dictionary
+    from crnn_ocr.vocab import CharInfo, Prediction
+
+    seen = []
+
+    def mark(self, logp, prediction):
+        seen.append(sorted(self.known))
+        chars = [CharInfo(c, 0.9, 0, 1) for c in "corrected "] + prediction.chars
+        return Prediction("".join(c.char for c in chars), 0.9, chars, prediction.frames)
+
+    monkeypatch.setattr(Dictionary, "correct", mark)
+    words = tmp_path / "words.txt"
+    words.write_text("hello\nworld\n", encoding="utf-8")
+    result = recognize(tiny_checkpoint, "--dictionary", words, images["word.png"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("corrected ") and seen == [["hello", "world"]]
+    result = recognize(tiny_checkpoint, images["word.png"])  # the default: the shipped English list
+    assert result.stdout.startswith("corrected ") and len(seen[-1]) > 30000
+    seen.clear()
+    result = recognize(tiny_checkpoint, "--dictionary", "none", images["word.png"])
+    assert result.exit_code == 0 and not result.stdout.startswith("corrected ") and seen == []
+
+
+def test_dictionary_problems_are_one_error_line(tiny_checkpoint, images, tmp_path):
+    result = recognize(tiny_checkpoint, "--dictionary", tmp_path / "missing.txt", images["word.png"])
+    assert result.exit_code == 1 and len(error_lines(result)) == 1 and "missing.txt" in result.stderr
+    unusable = tmp_path / "digits.txt"
+    unusable.write_text("123\n456\n")
+    result = recognize(tiny_checkpoint, "--dictionary", unusable, images["word.png"])
+    assert result.exit_code == 1 and len(error_lines(result)) == 1 and "dictionary" in result.stderr
 
 
 # ---------------------------------------------------------------- bad inputs

@@ -1,0 +1,170 @@
+"""Dictionary correction: a word the model misread becomes the dictionary word it could just as well have read.
+
+For each run of letters in a reading that is not a dictionary word, the dictionary words within one or two
+edits (lower case, Capitalised or UPPER) are scored by their CTC likelihood over the run's own frames. The best
+one replaces the run if its likelihood, plus a fixed bonus for being a word, beats the reading's. A reading the
+frames support much better than any word (a name, a code) stays as it is. Runs touching a digit are parts of
+codes and are left alone. numpy only: the ONNX runtime uses it too.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from crnn_ocr.errors import UnknownCharacterError, VocabError
+from crnn_ocr.vocab import (
+    CharInfo,
+    Prediction,
+    Vocab,
+    chars_confidence,
+    ctc_log_likelihoods,
+    path_to_prediction,
+    viterbi_align,
+)
+
+LETTER_RUN = re.compile(r"[^\W\d_]+")
+DEFAULT_BONUS = 5.0
+
+
+class Dictionary:
+    """Words a reading may be corrected to.
+
+    Args:
+        words: the word list (any case; only words of letters are kept, lower-cased).
+        vocab: the model's vocabulary (words it cannot spell are left out).
+        bonus: log-likelihood (nats) a word gets over a non-word; larger corrects more readily.
+        min_letters: shorter runs are never corrected.
+
+    >>> from crnn_ocr.vocab import greedy_decode
+    >>> v = Vocab("ehlo")
+    >>> probs = np.full((6, 5), 0.01)
+    >>> for t, c in enumerate("hell"): probs[t, v.index(c)] = 0.96
+    >>> probs[3, v.index("l")], probs[3, 0], probs[4, v.index("l")], probs[5, v.index("o")] = 0.55, 0.41, 0.96, 0.96
+    >>> reading = greedy_decode(np.log(probs), v)                 # the blank between the l's was missed
+    >>> reading.text, Dictionary(["hello", "help"], v).correct(np.log(probs), reading).text
+    ('helo', 'hello')
+    """
+
+    def __init__(self, words: Iterable[str], vocab: Vocab, bonus: float = DEFAULT_BONUS, min_letters: int = 3):
+        self.vocab, self.bonus, self.min_letters = vocab, bonus, min_letters
+        known = {unicodedata.normalize("NFC", w.strip().lstrip("\ufeff")).lower() for w in words}
+        known = {w for w in known if LETTER_RUN.fullmatch(w)}
+        unspellable = set(vocab.unknown("".join({c for w in known for c in w})))
+        if unspellable:
+            known = {w for w in known if unspellable.isdisjoint(w)}
+        if not known:
+            raise VocabError("the dictionary has no word of letters the vocabulary can spell")
+        self.known = known
+        self.column = {c: i for i, c in enumerate(sorted({c for w in known for c in w}))}
+        # one more column counts the letters of a query that no word has
+        groups: dict[int, list[str]] = {}
+        for w in sorted(known):
+            groups.setdefault(len(w), []).append(w)
+        self.by_length: dict[int, tuple[list[str], np.ndarray, np.ndarray]] = {}
+        for length, group in groups.items():
+            codes = np.array([[self.column[c] for c in w] for w in group], dtype=np.int32)
+            self.by_length[length] = (group, codes, self._histograms(codes))
+
+    def __len__(self) -> int:
+        return len(self.known)
+
+    def _histograms(self, codes: np.ndarray) -> np.ndarray:
+        counts = np.zeros((len(codes), len(self.column) + 1), dtype=np.int16)
+        rows = np.arange(len(codes))
+        for position in range(codes.shape[1]):
+            counts[rows, codes[:, position]] += 1
+        return counts
+
+    def near(self, word: str, max_edits: int) -> list[str]:
+        """Dictionary words within `max_edits` insertions, deletions or substitutions of `word` (lower case)."""
+        word = word.lower()
+        query = np.array([self.column.get(c, len(self.column)) for c in word], dtype=np.int32)
+        query_counts = self._histograms(query[None])[0]
+        found = []
+        for length in range(max(1, len(word) - max_edits), len(word) + max_edits + 1):
+            if length not in self.by_length:
+                continue
+            group, codes, counts = self.by_length[length]
+            close = np.nonzero(np.abs(counts - query_counts).sum(axis=1) <= 2 * max_edits)[0]  # an edit moves 2 at most
+            if len(close):
+                distances = edit_distances(query, codes[close])
+                found += [group[i] for i in close[distances <= max_edits]]
+        return found
+
+    def correct(self, logp: np.ndarray, prediction: Prediction) -> Prediction:
+        """`prediction` (decoded from `logp`, (T, K) log-probabilities) with misread words corrected."""
+        chars = list(prediction.chars)
+        text = "".join(c.char for c in chars)
+        if text != prediction.text:
+            return prediction
+        changed = False
+        for run in reversed(list(LETTER_RUN.finditer(text))):
+            a, b = run.span()
+            token = run.group()
+            if len(token) < self.min_letters or token.lower() in self.known:
+                continue
+            if (a > 0 and text[a - 1].isdigit()) or (b < len(text) and text[b].isdigit()):
+                continue
+            t0 = chars[a - 1].end if a > 0 else 0
+            t1 = chars[b].start if b < len(chars) else len(logp)
+            replacement = self._best_word(logp[t0:t1], token)
+            if replacement is not None:
+                for c in replacement:
+                    c.start, c.end = c.start + t0, c.end + t0
+                chars[a:b] = replacement
+                changed = True
+        if not changed:
+            return prediction
+        return Prediction("".join(c.char for c in chars), chars_confidence(chars), chars, prediction.frames)
+
+    def _best_word(self, window: np.ndarray, token: str) -> list[CharInfo] | None:
+        candidates, labels = [], []
+        for word in self.near(token, 1 if len(token) <= 4 else 2):
+            for spelled in {word, word.capitalize(), word.upper()}:
+                try:
+                    labels.append(self.vocab.encode(spelled))
+                except UnknownCharacterError:
+                    continue
+                candidates.append(spelled)
+        if not candidates:
+            return None
+        labels.append(self.vocab.encode(token))
+        scores = ctc_log_likelihoods(window, labels)
+        best = int(np.argmax(scores[:-1]))
+        if not scores[best] + self.bonus > scores[-1]:
+            return None
+        path = viterbi_align(window, labels[best])
+        return None if path is None else path_to_prediction(path, window, self.vocab).chars
+
+
+def edit_distances(query: np.ndarray, words: np.ndarray) -> np.ndarray:
+    """Levenshtein distance from `query` (L,) to each row of `words` (N, M), all rows at once.
+
+    >>> edit_distances(np.array([1, 2, 3]), np.array([[1, 2, 3], [1, 3, 3], [3, 2, 1]])).tolist()
+    [0, 1, 2]
+    """
+    n, m = words.shape
+    positions = np.arange(m + 1)
+    previous = np.broadcast_to(positions, (n, m + 1))
+    for i, q in enumerate(query, 1):
+        through = np.minimum(previous[:, :-1] + (words != q), previous[:, 1:] + 1)  # substitute/match, or delete
+        start = np.concatenate([np.full((n, 1), i), through - positions[1:]], axis=1)
+        previous = positions + np.minimum.accumulate(start, axis=1)  # then any run of insertions
+    return previous[:, m]
+
+
+def load_dictionary(name_or_path: str | Path, vocab: Vocab, **kwargs) -> Dictionary:
+    """A shipped word list by language code (`en`, `de`, `fr`, `es`, `it`, `pt`, `nl`) or a word-list file."""
+    from crnn_ocr.defaults import word_list
+
+    path = word_list(str(name_or_path)) or Path(name_or_path)
+    try:
+        words = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise VocabError(f"cannot read dictionary {name_or_path}: {e}") from e
+    return Dictionary(words, vocab, **kwargs)
