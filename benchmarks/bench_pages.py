@@ -149,6 +149,8 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=0, help="Only the first N pages.")
     ap.add_argument("--no-tesseract", action="store_true")
     ap.add_argument("--no-verifier", action="store_true", help="Skip the run with the shipped text verifier as filter.")
+    ap.add_argument("--dictionary", default=None, metavar="LANG|FILE|none",
+                    help="Word list that corrects misread words, as in `ocr recognize` (default: its default).")
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()
 
@@ -163,8 +165,11 @@ def main() -> int:
     recognizer = None
     if args.model:
         from crnn_ocr.cli import _load_recognizer
+        from crnn_ocr.defaults import DEFAULT_DICTIONARY
 
         recognizer = _load_recognizer(args.model, "auto", 1, 32)
+        args.dictionary = args.dictionary or DEFAULT_DICTIONARY
+        recognizer.set_decoder("greedy", dictionary=None if args.dictionary == "none" else args.dictionary)
     verifier = None
     if recognizer is not None and not args.no_verifier:
         from crnn_ocr.defaults import find_verifier
@@ -248,7 +253,8 @@ def write_report(out: Path, args, pages, systems, totals, per_page, tess_version
         cpu = f"{t['cpu'] / len(pages):.2f}" if t["cpu"] else "-"
         lines.append(f"| {s} | {r:.3f} | {p:.3f} | {f1:.3f} | {cer} | {len(pages) / max(t['wall'], 1e-9):.2f} | {cpu} |")
     lines += ["", "`crnn_ocr lines`: `find_lines` only (no model). `crnn_ocr read`: `read_page(layout='page')` with "
-              f"`{args.model}`. `crnn_ocr read + verifier`: the same with the shipped text / non-text verifier "
+              f"`{args.model}`, dictionary `{args.dictionary}`. `crnn_ocr read + verifier`: the same with the "
+              "shipped text / non-text verifier "
               "(`weights/text_verifier.onnx`) as filter, what `ocr recognize` does by default." if args.model else
               "`crnn_ocr lines`: `find_lines` only; no --model given, so no "
               "end-to-end CER for crnn_ocr.", ""]

@@ -8,7 +8,10 @@ time) and the model load time. Writes benchmarks/results/compare_engines.md (tab
 compare_engines.json and compare_engines.png (accuracy vs ms per crop, one panel per set, one marker per engine).
 
 Engines (--engines, comma-separated; default all):
-    crnn            crnn_ocr with --model (.onnx or .pt; default: the shipped weights/crnn_default.onnx)
+    crnn            crnn_ocr with --model (.onnx or .pt; default: the shipped weights/crnn_default.onnx), reading
+                    as `ocr recognize` does by default (greedy decoding, English dictionary correction)
+    crnn_int8       the same with the int8 export beside the model (x.int8.onnx)
+    crnn_raw        the same model with --dictionary none: the network alone
     tesseract_psm7  Tesseract 5 through tesserocr, --psm 7 (one text line), English
     tesseract_psm8  Tesseract 5 through tesserocr, --psm 8 (one word), English
     ppocrv4         PP-OCRv4 recognition (rapidocr-onnxruntime 1.4.4, model inside the wheel)
@@ -161,8 +164,11 @@ class Engine:
 class CrnnEngine(Engine):
     key = "crnn"
 
-    def __init__(self, model: str | None, int8: bool = False):
+    def __init__(self, model: str | None, int8: bool = False, dictionary: str | None = "default"):
+        from crnn_ocr.defaults import DEFAULT_DICTIONARY
+
         self.model, self.int8 = model, int8
+        self.dictionary = DEFAULT_DICTIONARY if dictionary == "default" else dictionary
         self.label = "crnn_ocr int8" if int8 else "crnn_ocr"
 
     def load(self) -> None:
@@ -179,12 +185,14 @@ class CrnnEngine(Engine):
         path = Path(path)
         if not path.is_file():
             raise Unavailable(f"model file {path} not found")
-        self.label = f"crnn_ocr ({path.name})"
+        words = f"{self.dictionary} dictionary" if self.dictionary else "no dictionary"
+        self.label = f"crnn_ocr ({path.name}, {words})"
         self.path = path
         try:
             from crnn_ocr.cli import _load_recognizer
 
             self.rec = _load_recognizer(str(path), "auto", 1, 1)  # one thread, one crop per call
+            self.rec.set_decoder("greedy", dictionary=self.dictionary)  # as `ocr recognize` reads by default
         except ImportError as e:
             raise Unavailable(f"cannot import what {path.suffix} models need ({e})") from e
         except Exception as e:  # noqa: BLE001 - a typed ModelError or anything else: reported, not raised
@@ -388,8 +396,8 @@ class PPOCRv6SmallEngine(Engine):
         return v
 
 
-ENGINE_KEYS = ["crnn", "crnn_int8", "tesseract_psm7", "tesseract_psm8", "ppocrv4", "ppocrv6_tiny", "ppocrv6_small"]
-DEFAULT_LABELS = {"crnn": "crnn_ocr", "crnn_int8": "crnn_ocr int8",
+ENGINE_KEYS = ["crnn", "crnn_int8", "crnn_raw", "tesseract_psm7", "tesseract_psm8", "ppocrv4", "ppocrv6_tiny", "ppocrv6_small"]
+DEFAULT_LABELS = {"crnn": "crnn_ocr", "crnn_int8": "crnn_ocr int8", "crnn_raw": "crnn_ocr, no dictionary",
                   "tesseract_psm7": "Tesseract 5 psm 7", "tesseract_psm8": "Tesseract 5 psm 8",
                   "ppocrv4": PPOCRv4Engine.label, "ppocrv6_tiny": PPOCRv6TinyEngine.label,
                   "ppocrv6_small": PPOCRv6SmallEngine.label}
@@ -411,6 +419,8 @@ def make_engine(key: str, model: str | None) -> Engine:
         return CrnnEngine(model)
     if key == "crnn_int8":
         return CrnnEngine(model, int8=True)
+    if key == "crnn_raw":
+        return CrnnEngine(model, dictionary=None)
     if key.startswith("tesseract_psm"):
         return TesseractEngine(int(key.removeprefix("tesseract_psm")))
     return {"ppocrv4": PPOCRv4Engine, "ppocrv6_tiny": PPOCRv6TinyEngine, "ppocrv6_small": PPOCRv6SmallEngine}[key]()
