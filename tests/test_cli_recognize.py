@@ -276,6 +276,26 @@ def test_dictionary_problems_are_one_error_line(tiny_checkpoint, images, tmp_pat
     assert result.exit_code == 1 and len(error_lines(result)) == 1 and "dictionary" in result.stderr
 
 
+def test_default_dictionary_steps_aside_for_a_model_that_cannot_spell_words(images, tmp_path):
+    import torch
+
+    from crnn_ocr.config import ModelConfig
+    from crnn_ocr.models import create_model
+    from crnn_ocr.models.checkpoint import save_checkpoint
+    from crnn_ocr.vocab import Vocab
+
+    digits = Vocab("0123456789")
+    cfg = ModelConfig(arch="crnn_s", height=32, hidden=16)
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "digits.pt"
+    save_checkpoint(checkpoint, create_model(cfg, digits.num_classes), cfg, digits)
+    result = recognize(checkpoint, images["word.png"])
+    assert result.exit_code == 0, result.stderr
+    assert set(result.stdout.strip()) <= set("0123456789")
+    result = recognize(checkpoint, "--dictionary", "en", images["word.png"])  # asked for by name: an error
+    assert result.exit_code == 1 and len(error_lines(result)) == 1 and "dictionary" in result.stderr
+
+
 # ---------------------------------------------------------------- bad inputs
 
 
