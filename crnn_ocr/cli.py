@@ -278,9 +278,12 @@ def eval_cmd(model, data, protocol, limit, backend, decoder, dictionary, threads
     rec.set_decoder(decoder, dictionary=_dictionary_for(rec.vocab, dictionary))
     results = [evaluate_source(rec, open_source(d), protocol, limit, progress=not as_json, name=dataset_name(d))
                for d in data]
+    for r in results:
+        r["decoder"], r["dictionary"] = decoder, dictionary
     if as_json:
         click.echo(json.dumps(results, ensure_ascii=False, indent=1))
         return
+    click.echo(f"decoder {decoder}, dictionary {dictionary}")
     click.echo(f"{'dataset':<22}{'n':>6}{'acc':>8}{'CER':>8}  protocol {'acc':>7}{'CER':>8}")
     for r in results:
         click.echo(f"{r['name']:<22}{r['samples']:>6}{r['accuracy']:>8.3f}{r['cer']:>8.3f}  {r['protocol']:<8} "

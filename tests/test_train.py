@@ -202,7 +202,10 @@ def test_cli_train_and_eval(rendered_lmdb, tmp_path):
 
     scores = json.loads(result.output)
     assert scores[0]["samples"] == 20 and 0 <= scores[0]["cer"]
-    assert scores[0]["protocol"] == "exact"
+    assert scores[0]["protocol"] == "exact" and scores[0]["dictionary"] == "en"
+    result = CliRunner().invoke(main, ["eval", "--model", str(out / "last.pt"), "--data", str(rendered_lmdb),
+                                       "--limit", "20", "--dictionary", "none"])
+    assert result.exit_code == 0 and "decoder greedy, dictionary none\n" in result.output, result.output
 
 
 def test_distributed_gloo_two_processes(rendered_lmdb, tmp_path):
