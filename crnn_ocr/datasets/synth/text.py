@@ -6,8 +6,8 @@ import math
 import random
 import string
 from functools import cache
-from pathlib import Path
 
+from crnn_ocr.defaults import word_list as shipped_word_list
 from crnn_ocr.vocab import DEFAULT_CHARSET
 
 LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "nl")
@@ -19,14 +19,13 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 
 
 _FALLBACK_WORDS: tuple[str, ...] = ("the", "and", "total", "cash", "change", "street", "open", "hello", "world", "price", "sale")
-WORD_DIR = Path(__file__).resolve().parents[3] / "data" / "words"
 
 
 @cache
 def word_list(lang: str, n: int = 40000) -> tuple[str, ...]:
-    """The `n` most frequent words of `lang`: from data/words (exported from wordfreq), else wordfreq itself."""
-    path = WORD_DIR / f"{lang}.txt"
-    if path.is_file():
+    """The `n` most frequent words of `lang`: the shipped lists (data/words, exported from wordfreq), else wordfreq."""
+    path = shipped_word_list(lang)
+    if path is not None:
         return tuple(w for w in path.read_text(encoding="utf-8").split("\n")[:n] if w) or _FALLBACK_WORDS
     try:
         from wordfreq import top_n_list
