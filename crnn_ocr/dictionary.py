@@ -4,7 +4,8 @@ For each run of letters in a reading that is not a dictionary word, the dictiona
 edits (lower case, Capitalised or UPPER) are scored by their CTC likelihood over the run's own frames. The best
 one replaces the run if its likelihood, plus a fixed bonus for being a word, beats the reading's. A reading the
 frames support much better than any word (a name, a code) stays as it is. Runs touching a digit are parts of
-codes and are left alone. numpy only: the ONNX runtime uses it too.
+codes and are left alone. A dictionary word in an odd mix of cases ("maximUm", "oF") is scored against its
+lower-case, Capitalised and UPPER spellings the same way. numpy only: the ONNX runtime uses it too.
 """
 
 from __future__ import annotations
@@ -106,13 +107,17 @@ class Dictionary:
         for run in reversed(list(LETTER_RUN.finditer(text))):
             a, b = run.span()
             token = run.group()
-            if len(token) < self.min_letters or token.lower() in self.known:
+            known = token.lower() in self.known
+            if known and token in spellings(token.lower()):
+                continue
+            if len(token) < (2 if known else self.min_letters):
                 continue
             if (a > 0 and text[a - 1].isdigit()) or (b < len(text) and text[b].isdigit()):
                 continue
             t0 = chars[a - 1].end if a > 0 else 0
             t1 = chars[b].start if b < len(chars) else len(logp)
-            replacement = self._best_word(logp[t0:t1], token)
+            words = [token.lower()] if known else self.near(token, 1 if len(token) <= 4 else 2)
+            replacement = self._best_word(logp[t0:t1], token, words)
             if replacement is not None:
                 for c in replacement:
                     c.start, c.end = c.start + t0, c.end + t0
@@ -122,10 +127,10 @@ class Dictionary:
             return prediction
         return Prediction("".join(c.char for c in chars), chars_confidence(chars), chars, prediction.frames)
 
-    def _best_word(self, window: np.ndarray, token: str) -> list[CharInfo] | None:
+    def _best_word(self, window: np.ndarray, token: str, words: list[str]) -> list[CharInfo] | None:
         candidates, labels = [], []
-        for word in self.near(token, 1 if len(token) <= 4 else 2):
-            for spelled in {word, word.capitalize(), word.upper()}:
+        for word in words:
+            for spelled in spellings(word):
                 try:
                     labels.append(self.vocab.encode(spelled))
                 except UnknownCharacterError:
@@ -140,6 +145,11 @@ class Dictionary:
             return None
         path = viterbi_align(window, labels[best])
         return None if path is None else path_to_prediction(path, window, self.vocab).chars
+
+
+def spellings(word: str) -> set[str]:
+    """The ways running text writes a word: lower case, Capitalised, UPPER."""
+    return {word, word.capitalize(), word.upper()}
 
 
 def edit_distances(query: np.ndarray, words: np.ndarray) -> np.ndarray:

@@ -99,6 +99,18 @@ def test_case_follows_the_frames_and_codes_next_to_digits_are_left_alone():
     assert Dictionary(["house"], VOCAB).correct(code, greedy_decode(code, VOCAB)).text == "HOUSF7"
 
 
+def test_a_known_word_in_an_odd_mix_of_cases_takes_the_spelling_its_frames_allow():
+    logp = frames(spell("maximUm oF iT"))
+    logp[2 * 5, VOCAB.index("u")] = np.log(0.04)
+    logp[2 * 9, VOCAB.index("f")] = np.log(0.04)
+    reading = greedy_decode(logp, VOCAB)
+    assert reading.text == "maximUm oF iT"
+    fixed = Dictionary(["maximum", "of"], VOCAB).correct(logp, reading)
+    assert fixed.text == "maximum of iT"  # "it" is not in this dictionary
+    confident = frames(spell("maximUm", 0.999))
+    assert Dictionary(["maximum"], VOCAB).correct(confident, greedy_decode(confident, VOCAB)).text == "maximUm"
+
+
 def test_short_runs_and_known_words_are_untouched():
     logp = frames(spell("ox is"))
     reading = greedy_decode(logp, VOCAB)
