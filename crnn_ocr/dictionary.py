@@ -85,13 +85,16 @@ class Dictionary:
         """Dictionary words within `max_edits` insertions, deletions or substitutions of `word` (lower case)."""
         word = word.lower()
         query = np.array([self.column.get(c, len(self.column)) for c in word], dtype=np.int32)
-        query_counts = self._histograms(query[None])[0]
+        letters, query_counts = np.unique(query, return_counts=True)
         found = []
         for length in range(max(1, len(word) - max_edits), len(word) + max_edits + 1):
             if length not in self.by_length:
                 continue
             group, codes, counts = self.by_length[length]
-            close = np.nonzero(np.abs(counts - query_counts).sum(axis=1) <= 2 * max_edits)[0]  # an edit moves 2 at most
+            shared = counts[:, letters]
+            # letter-count distance (an edit changes it by 2 at most): the query's letters, plus the word's others
+            distance = np.abs(shared - query_counts).sum(axis=1) + (length - shared.sum(axis=1))
+            close = np.nonzero(distance <= 2 * max_edits)[0]
             if len(close):
                 distances = edit_distances(query, codes[close])
                 found += [group[i] for i in close[distances <= max_edits]]
