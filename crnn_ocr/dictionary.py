@@ -22,10 +22,9 @@ from crnn_ocr.vocab import (
     CharInfo,
     Prediction,
     Vocab,
+    aligned_prediction,
     chars_confidence,
     ctc_log_likelihoods,
-    path_to_prediction,
-    viterbi_align,
 )
 
 LETTER_RUN = re.compile(r"[^\W\d_]+")
@@ -146,8 +145,7 @@ class Dictionary:
         best = int(np.argmax(scores[:-1]))
         if not scores[best] + self.bonus > scores[-1]:
             return None
-        path = viterbi_align(window, labels[best])
-        return None if path is None else path_to_prediction(path, window, self.vocab).chars
+        return aligned_prediction(window, labels[best], self.vocab).chars  # the best fits: its score is finite
 
 
 def spellings(word: str) -> set[str]:

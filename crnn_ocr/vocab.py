@@ -332,10 +332,11 @@ def beam_decode(
         ranked = sorted(nxt.items(), key=lambda kv: np.logaddexp(*kv[1]), reverse=True)[:beam_width]
         beams = {k: (v[0], v[1]) for k, v in ranked}
     best = max(beams.items(), key=lambda kv: np.logaddexp(*kv[1]))[0] if beams else ()
-    return _aligned_prediction(logp, list(best), vocab)
+    return aligned_prediction(logp, list(best), vocab)
 
 
-def _aligned_prediction(logp: np.ndarray, label: list[int], vocab: Vocab) -> Prediction:
+def aligned_prediction(logp: np.ndarray, label: list[int], vocab: Vocab) -> Prediction:
+    """`label` read from `logp` along its best alignment (no characters if it cannot fit)."""
     path = viterbi_align(logp, label)
     if path is None:
         return Prediction(vocab.decode(label), 0.0, [], len(logp))
@@ -428,7 +429,7 @@ class LexiconDecoder:
         best_score, best = max(scored, key=lambda s: s[0])
         if best_score == -np.inf:
             return Prediction("", 0.0, [], len(logp))
-        return _aligned_prediction(logp, self.encoded[best], self.vocab)
+        return aligned_prediction(logp, self.encoded[best], self.vocab)
 
 
 class Decoder:
