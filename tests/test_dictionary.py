@@ -138,3 +138,41 @@ def test_shipped_word_lists_load_and_bad_ones_say_why(tmp_path):
         load_dictionary(digits_only, VOCAB)
     with pytest.raises(VocabError, match="no word"):
         load_dictionary("en", Vocab("0123456789"))
+
+
+PUNCT_VOCAB = Vocab(string.ascii_letters + " .,")
+
+
+def stop_or_comma(before: str, after: str, p_stop: float, p_comma: float) -> np.ndarray:
+    """Frames of `before` + a mark read as '.' with p_stop and ',' with p_comma + `after`."""
+    logp = frames(spell(before) + [(".", p_stop)] + [("", 0.95)] + spell(after), PUNCT_VOCAB)
+    mark = np.full(PUNCT_VOCAB.num_classes, (1 - p_stop - p_comma) / (PUNCT_VOCAB.num_classes - 2))
+    mark[PUNCT_VOCAB.index(".")], mark[PUNCT_VOCAB.index(",")] = p_stop, p_comma
+    logp[2 * len(before)] = np.log(mark)
+    return logp
+
+
+@pytest.mark.parametrize(("before", "after", "p_stop", "p_comma", "expected"), [
+    ("monsters", " moonlighting", 0.7, 0.25, "monsters, moonlighting"),  # prose: comma before lower case
+    ("monsters", " Moonlighting", 0.7, 0.25, "monsters. Moonlighting"),  # a new sentence
+    ("monsters", " moonlighting", 0.995, 0.001, "monsters. moonlighting"),  # the frames are sure of the stop
+    ("etc", " and", 0.7, 0.25, "etc. and"),  # an abbreviation
+    ("e.g", " the", 0.7, 0.25, "e.g. the"),
+    ("N", " and", 0.7, 0.25, "N. and"),  # an initial
+])
+def test_a_full_stop_before_a_lower_case_word_becomes_a_comma_only_where_prose_wants_one(
+        before, after, p_stop, p_comma, expected):
+    logp = stop_or_comma(before, after, p_stop, p_comma)
+    reading = greedy_decode(logp, PUNCT_VOCAB)
+    assert reading.text == before + "." + after
+    corrected = Dictionary(["monsters", "moonlighting", "and", "the"], PUNCT_VOCAB).correct(logp, reading)
+    assert corrected.text == expected
+    assert [c.char for c in corrected.chars] == list(expected)
+    assert all(a.end <= b.start for a, b in zip(corrected.chars, corrected.chars[1:]))
+
+
+def test_the_comma_prior_can_be_switched_off():
+    logp = stop_or_comma("monsters", " moonlighting", 0.7, 0.25)
+    reading = greedy_decode(logp, PUNCT_VOCAB)
+    words = Dictionary(["monsters", "moonlighting"], PUNCT_VOCAB, comma_prior=0)
+    assert words.correct(logp, reading).text == "monsters. moonlighting"
