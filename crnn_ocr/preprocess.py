@@ -54,6 +54,13 @@ def resize_to_height(image: np.ndarray, cfg: ModelConfig) -> np.ndarray:
     return cv2.resize(image, (new_w, cfg.height), interpolation=interpolation)
 
 
+def stretch(image: np.ndarray, factor: float, cfg: ModelConfig) -> np.ndarray:
+    """A resized image `factor` times as wide (at most cfg.max_width), same height."""
+    width = int(min(round(image.shape[1] * factor), cfg.max_width))
+    return image if width <= image.shape[1] else cv2.resize(image, (width, image.shape[0]),
+                                                            interpolation=cv2.INTER_LINEAR)
+
+
 def normalize(image: np.ndarray, cfg: ModelConfig) -> np.ndarray:
     """uint8 (H, W[, C]) -> float32 (C, H, W), scaled to [0, 1] then (x - mean) / std."""
     x = image.astype(np.float32) * (1.0 / 255.0)

@@ -259,7 +259,7 @@ def test_dictionary_option_reaches_the_decoder_and_none_turns_it_off(tiny_checkp
     words.write_text("hello\nworld\n", encoding="utf-8")
     result = recognize(tiny_checkpoint, "--dictionary", words, images["word.png"])
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.startswith("corrected ") and seen == [["hello", "world"]]
+    assert result.stdout.startswith("corrected ") and seen and all(s == ["hello", "world"] for s in seen)
     result = recognize(tiny_checkpoint, images["word.png"])  # the default: the shipped English list
     assert result.stdout.startswith("corrected ") and len(seen[-1]) > 30000
     seen.clear()

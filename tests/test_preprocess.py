@@ -16,6 +16,7 @@ from crnn_ocr.preprocess import (
     target_width,
     width_groups,
 )
+from crnn_ocr.vocab import Vocab
 
 CFG = ModelConfig(height=32)
 
@@ -188,3 +189,41 @@ def test_to_gray_converts_channels_and_guards_the_dtype():
     assert to_gray(wide, clip=True).tolist() == [[255, 255], [255, 255]]
     with pytest.raises(ValueError, match="shape"):
         to_gray(np.zeros((2, 2, 2, 2), np.uint8))
+
+
+class AlternatingReader:
+    """A stand-in network: `pattern` repeated over the output frames ('' = blank), for any input width."""
+
+    def __init__(self, vocab, pattern: str):
+        self.vocab, self.pattern, self.widths = vocab, pattern, []
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        self.widths.append(batch.shape[3])
+        frames = batch.shape[3] // 4
+        logits = np.zeros((batch.shape[0], frames, self.vocab.num_classes), np.float32)
+        for t in range(frames):
+            symbol = self.pattern[t % len(self.pattern)]
+            logits[:, t, 0 if symbol == "_" else self.vocab.index(symbol)] = 10.0
+        return logits
+
+
+@pytest.mark.parametrize(("pattern", "reread"), [("ab", True), ("a__", False), ("a_b_", True), ("a_b__", False)])
+def test_text_packed_into_too_few_frames_is_read_again_wider(pattern, reread):
+    from crnn_ocr.inference import TextRecognizer
+
+    cfg = ModelConfig(height=32, width_stride=4)
+    vocab = Vocab("ab")
+    network = AlternatingReader(vocab, pattern)
+    recognizer = TextRecognizer(network, cfg, vocab)
+    image = np.full((32, 200), 255, np.uint8)
+    (prediction,) = recognizer.recognize_arrays([image])
+    if reread:  # 1 and 0.5 characters per frame: stretched by at most 1.6 and 1.25
+        factor = min(recognizer.max_stretch, (2 / len(pattern)) / recognizer.dense_chars_per_frame)
+        assert len(network.widths) == 2 and prediction.frames == -(-round(200 * factor) // 4)
+    else:  # 0.33 and 0.4 characters per frame: dense enough
+        assert len(network.widths) == 1 and prediction.frames == 200 // 4
+    assert all(0 <= c.x0 <= c.x1 <= 200 for c in prediction.chars)
+    assert prediction.chars[-1].x1 > 190  # placed on the original image, not the stretched one
+    recognizer.dense_chars_per_frame = None
+    network.widths.clear()
+    assert recognizer.recognize_arrays([image])[0].frames == 200 // 4 and len(network.widths) == 1
