@@ -15,7 +15,14 @@ from crnn_ocr.config import ModelConfig
 from crnn_ocr.errors import ArchitectureError, CheckpointError, OcrError
 from crnn_ocr.models import available, create_model, register
 from crnn_ocr.models import registry as registry_module
-from crnn_ocr.models.checkpoint import FORMAT, load_checkpoint, load_model, save_checkpoint, unwrap
+from crnn_ocr.models.checkpoint import (
+    FORMAT,
+    average_checkpoints,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+    unwrap,
+)
 from crnn_ocr.preprocess import make_batch, output_lengths
 from crnn_ocr.vocab import Vocab
 
@@ -369,3 +376,33 @@ def test_unknown_architecture_in_checkpoint(tmp_path, good_payload):
     torch.save({**good_payload, "config": {**good_payload["config"], "arch": "crnn_from_the_future"}}, path)
     with pytest.raises((CheckpointError, ArchitectureError), match="crnn_from_the_future"):
         load_model(path)
+
+
+def test_average_checkpoints_is_the_mean_of_the_weights(tmp_path):
+    torch.manual_seed(0)
+    cfg = small("crnn_s")
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"step{i}.pt"
+        save_checkpoint(path, create_model(cfg, VOCAB.num_classes), cfg, VOCAB)
+        paths.append(path)
+    states = [load_checkpoint(p)["state_dict"] for p in paths]
+    model, cfg_back, vocab_back = average_checkpoints(paths)
+    assert cfg_back.to_dict() == cfg.to_dict() and vocab_back.chars == VOCAB.chars
+    for name, value in model.state_dict().items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, sum(s[name] for s in states) / 3)
+        else:
+            assert torch.equal(value, states[-1][name])
+    weight = next(n for n, v in states[0].items() if v.is_floating_point() and v.numel() > 1)
+    assert not torch.equal(model.state_dict()[weight], states[0][weight])
+
+
+def test_average_checkpoints_refuses_different_architectures(tmp_path):
+    a, b = small("crnn_s"), ModelConfig(arch="crnn_s", hidden=16)
+    save_checkpoint(tmp_path / "a.pt", create_model(a, VOCAB.num_classes), a, VOCAB)
+    save_checkpoint(tmp_path / "b.pt", create_model(b, VOCAB.num_classes), b, VOCAB)
+    with pytest.raises(CheckpointError, match="differs"):
+        average_checkpoints([tmp_path / "a.pt", tmp_path / "b.pt"])
+    with pytest.raises(CheckpointError, match="no checkpoints"):
+        average_checkpoints([])

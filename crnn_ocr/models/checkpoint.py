@@ -110,3 +110,23 @@ def model_from_checkpoint(data: dict[str, Any], path: str | Path = "checkpoint")
 
 def load_model(path: str | Path) -> tuple[nn.Module, ModelConfig, Vocab]:
     return model_from_checkpoint(load_checkpoint(path), path)
+
+
+def average_checkpoints(paths: list[str | Path]) -> tuple[nn.Module, ModelConfig, Vocab]:
+    """The model whose weights are the mean of the checkpoints' (same architecture and vocabulary), e.g. the last
+    few saves of a run's cosine tail; integer buffers (BatchNorm's batch count) come from the last one."""
+    if not paths:
+        raise CheckpointError("no checkpoints to average")
+    datas = [load_checkpoint(p) for p in paths]
+    model, cfg, vocab = model_from_checkpoint(datas[0], paths[0])
+    for path, data in zip(paths[1:], datas[1:]):
+        if dict(data["config"]) != cfg.to_dict() or data["vocab"] != vocab.chars:
+            raise CheckpointError(f"{path}: architecture or vocabulary differs from {paths[0]}; cannot average")
+    mean = {}
+    for name, first in datas[0]["state_dict"].items():
+        if first.is_floating_point():
+            mean[name] = (sum(d["state_dict"][name].double() for d in datas) / len(datas)).to(first.dtype)
+        else:
+            mean[name] = datas[-1]["state_dict"][name]
+    model.load_state_dict(mean)
+    return model, cfg, vocab
