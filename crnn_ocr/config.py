@@ -97,6 +97,7 @@ class TrainConfig:
     val_every: int = 1000
     val_limit: int = 2000
     checkpoint_every: int = 500
+    keep_every: int = 0
     early_stop: int = 0
     max_minutes: float = 0.0
     seed: int = 0
@@ -125,6 +126,7 @@ class TrainConfig:
         _check(self.grad_clip >= 0, "grad_clip must be >= 0 (0 turns it off)")
         _check(self.val_every > 0 and self.checkpoint_every > 0, "val_every and checkpoint_every must be positive")
         _check(self.early_stop >= 0, "early_stop must be >= 0 (0 turns it off)")
+        _check(self.keep_every >= 0, "keep_every must be >= 0 (0 keeps no snapshots)")
         _check(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), "device must be auto, cpu or cuda")
         _check(self.precision in ("auto", "fp32", "bf16", "fp16"), "precision must be auto, fp32, bf16 or fp16")
         _check(0 <= self.augment <= 1, "augment must be a probability in [0, 1]")

@@ -14,9 +14,9 @@ import torch
 
 from crnn_ocr.config import DataSource, ModelConfig, TrainConfig
 from crnn_ocr.errors import ConfigError
-from crnn_ocr.models.checkpoint import load_checkpoint, load_model
+from crnn_ocr.models.checkpoint import average_checkpoints, load_checkpoint, load_model
 from crnn_ocr.train.data import Collate, StepSampler, open_training_sources
-from crnn_ocr.train.loop import lr_at, train
+from crnn_ocr.train.loop import kept_path, lr_at, train
 from crnn_ocr.vocab import Vocab
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,6 +46,21 @@ def test_loss_decreases(rendered_lmdb, tmp_path):
     assert (tmp_path / "run" / "best.pt").is_file() and (tmp_path / "run" / "last.pt").is_file()
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["train_state"]["step"] == 40
     assert result.history and 0.0 <= result.history[-1]["accuracy"] <= 1.0
+
+
+def test_keep_every_keeps_weights_for_averaging(rendered_lmdb, tmp_path):
+    out = tmp_path / "run"
+    train(tiny_config(rendered_lmdb, out, keep_every=4), progress=False)
+    kept = sorted((out / "kept").iterdir())
+    assert kept == [kept_path(out, s) for s in (4, 8, 12)]
+    assert load_checkpoint(kept[-1])["state_dict"].keys() == load_checkpoint(out / "last.pt")["state_dict"].keys()
+    assert not load_checkpoint(kept[0])["train_state"]  # weights only: no optimiser state
+    last = load_checkpoint(out / "last.pt")["state_dict"]
+    first = load_checkpoint(kept[0])["state_dict"]
+    mean, _, _ = average_checkpoints(kept)
+    name = "rnn.0.rnn.weight_ih_l0" if "rnn.0.rnn.weight_ih_l0" in last else next(k for k in last if "weight" in k)
+    assert not torch.equal(first[name], last[name])
+    assert not torch.equal(mean.state_dict()[name], last[name])
 
 
 def test_resume_is_exact(rendered_lmdb, tmp_path):
@@ -163,7 +178,8 @@ def test_lr_schedule():
 
 
 @pytest.mark.parametrize("bad", [{"steps": 0}, {"batch_size": -1}, {"schedule": "linear"}, {"device": "tpu"},
-                                 {"augment": 2.0}, {"precision": "int4"}])
+                                 {"augment": 2.0}, {"precision": "int4"},
+                                 {"keep_every": -1}])
 def test_bad_config_values(bad):
     with pytest.raises(ConfigError):
         TrainConfig(train=[DataSource("x")], **bad)

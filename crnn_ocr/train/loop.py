@@ -372,6 +372,8 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = True, log=prin
                 stopped = stopped or f"stopped by {stop_request.signal} after step {step}"
             if dist.main and (step % cfg.checkpoint_every == 0 or step == cfg.steps or stopped):
                 save(last_path)
+            if dist.main and cfg.keep_every and step % cfg.keep_every == 0:
+                save_checkpoint(kept_path(out, step), model, unwrap(model).cfg, vocab)
             if stopped:
                 break
         if stop_after is not None and step < cfg.steps and not stopped:
@@ -399,6 +401,11 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = True, log=prin
 
         tdist.barrier()
     return TrainResult(str(out), step, best, history, report, stopped)
+
+
+def kept_path(out: Path, step: int) -> Path:
+    """Where a run keeps the weights of `step` (config `keep_every`), for checkpoint averaging."""
+    return out / "kept" / f"step_{step:07d}.pt"
 
 
 def validate(model: nn.Module, vocab: Vocab, sources, limit: int) -> list[dict]:
