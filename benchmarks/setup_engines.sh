@@ -32,7 +32,7 @@ PIP=pip_
 $PIP install -q --upgrade pip || true
 # torch: the exact build on disk (a plain 'torch' would download a multi-GB CUDA build); only needed for .pt models
 $PIP install -q "torch==2.13.0" || { echo "setup_engines: torch==2.13.0 failed; only .onnx models will run" >&2; status=1; }
-$PIP install -q -e . || { echo "setup_engines: pip install -e . failed" >&2; exit 1; }
+$PIP install -q -e ".[train]" || { echo "setup_engines: pip install -e .[train] failed" >&2; exit 1; }  # [train]: onnx, for bench_inference.py
 
 # each engine on its own, so one failure leaves the others installed
 grep -vE '^\s*(#|$)' benchmarks/requirements-engines.txt | sed 's/\s*#.*//' | while read -r req; do
