@@ -11,6 +11,6 @@ from crnn_ocr.train.evaluate import evaluate_source
 rec = Recognizer.from_checkpoint(sys.argv[1], batch_size=64)
 for dense in (None, rec.dense_chars_per_frame):
     rec.dense_chars_per_frame = dense
-    accs = [evaluate_source(rec, FileListSource.from_tsv(Path(f"data/recipes/{n}.tsv")), limit=800, name=n)["accuracy"]
+    accs = [evaluate_source(rec, FileListSource.from_tsv(Path(f"data/recipes/{n}.tsv")), name=n)["accuracy"]
             for n in ("val_ic15", "val_iiit5k")]
     print(f"{sys.argv[1]} reread={dense}: {100 * sum(accs) / 2:.2f} ({', '.join(f'{100 * a:.2f}' for a in accs)})")
