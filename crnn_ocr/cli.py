@@ -185,6 +185,9 @@ def _split_source(spec: str):
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]))
 @click.option("--workers", type=int, help="Data loader processes (-1: auto).")
 @click.option("--threads", type=int, help="torch CPU threads (0: default).")
+@click.option("--keep-freed-memory/--release-freed-memory", default=None,
+              help="On CPU, reuse freed tensor memory instead of returning it to the kernel each step "
+                   "(default: keep; the process then holds its peak memory; see benchmarks/results/allocator.md).")
 @click.option("--init", help="Start from this model (fine-tuning; the vocabulary may differ).")
 @click.option("--freeze-cnn", is_flag=True, default=None, help="Train only the recurrent layers and the head.")
 @click.option("--vocab", help="Characters of the vocabulary, or 'default' (Latin); default: from the data.")
@@ -200,7 +203,7 @@ def _split_source(spec: str):
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handles_errors
 def train(config_file, train_data, val, out, arch, height, steps, batch_size, lr, schedule, warmup_steps, val_every,
-          early_stop, max_minutes, device, precision, workers, threads, init, freeze_cnn, vocab, vocab_file, seed,
+          early_stop, max_minutes, device, precision, workers, threads, keep_freed_memory, init, freeze_cnn, vocab, vocab_file, seed,
           gan, gan_prob, gan_sources, stop_after, fresh, quiet):
     """Train or fine-tune a model; an interrupted run continues when started again with the same --out."""
     from crnn_ocr.config import TrainConfig, load_config_file
@@ -208,7 +211,8 @@ def train(config_file, train_data, val, out, arch, height, steps, batch_size, lr
     overrides = {
         "out": out, "steps": steps, "batch_size": batch_size, "lr": lr, "schedule": schedule,
         "warmup_steps": warmup_steps, "val_every": val_every, "early_stop": early_stop, "max_minutes": max_minutes,
-        "device": device, "precision": precision, "workers": workers, "threads": threads, "init": init,
+        "device": device, "precision": precision, "workers": workers, "threads": threads,
+        "keep_freed_memory": keep_freed_memory, "init": init,
         "freeze_cnn": freeze_cnn, "vocab": vocab, "vocab_file": vocab_file, "seed": seed,
     }
     if train_data:

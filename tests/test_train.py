@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from crnn_ocr.train.loop import kept_path, lr_at, train
 from crnn_ocr.vocab import Vocab
 
 REPO = Path(__file__).resolve().parents[1]
+GLIBC = platform.libc_ver()[0] == "glibc"
 TINY_MODEL = {"arch": "crnn_s", "hidden": 32}
 
 
@@ -237,3 +239,37 @@ def test_distributed_gloo_two_processes(rendered_lmdb, tmp_path):
     rows = read_log(out)
     assert rows and all(np.isfinite(float(r["loss"])) for r in rows if r["loss"])
     assert sorted(p.name for p in out.iterdir() if p.suffix == ".pt") == ["best.pt", "last.pt"]
+
+
+FAULTS_PER_64MIB_ALLOCATION = """
+import resource, sys, torch
+from crnn_ocr.train.allocator import keep_freed_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+for _ in range(8):
+    torch.empty(16 << 20).fill_(1)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(10):
+    torch.empty(16 << 20).fill_(1)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10)
+"""
+
+
+@pytest.mark.skipif(not GLIBC, reason="the option sets glibc malloc parameters")
+def test_keep_freed_memory_stops_refaulting_big_buffers():
+    def faults(mode: str) -> float:
+        run = subprocess.run([sys.executable, "-c", FAULTS_PER_64MIB_ALLOCATION, mode], capture_output=True,
+                             text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        return float(run.stdout)
+
+    pages_per_buffer = (64 << 20) // os.sysconf("SC_PAGE_SIZE")
+    assert faults("release") >= 0.9 * pages_per_buffer
+    assert faults("keep") < 0.05 * pages_per_buffer
+
+
+def test_training_reports_whether_it_kept_freed_memory(rendered_lmdb, tmp_path):
+    kept = train(tiny_config(rendered_lmdb, tmp_path / "a", steps=2), progress=False, log=lambda m: None)
+    released = train(tiny_config(rendered_lmdb, tmp_path / "b", steps=2, keep_freed_memory=False), progress=False,
+                     log=lambda m: None)
+    assert released.report["keep_freed_memory"] is False
+    assert kept.report["keep_freed_memory"] is GLIBC
