@@ -1,3 +1,3 @@
-from crnn_ocr.cli import main
+from crnn_ocr.cli import run
 
-main()
+run()

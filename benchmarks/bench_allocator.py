@@ -1,6 +1,6 @@
-"""CPU training throughput under three memory allocators, side by side in one run: glibc as it comes, glibc
-keeping freed memory (what `ocr train` does on CPU by default) and jemalloc without decay, if installed
-(`apt-get install libjemalloc2`). Each runs `ocr train` from scratch for the same steps on the same data in its
+"""CPU training throughput under the three `ocr train --allocator` choices, side by side in one run: glibc as it
+comes, glibc keeping freed memory, and jemalloc without decay (what `ocr train` uses when it is installed:
+`apt-get install libjemalloc2`). Each runs `ocr train` from scratch for the same steps on the same data in its
 own process; reports images/s, minor page faults per step, kernel CPU share and peak resident memory.
 Writes benchmarks/results/allocator.md.
 
@@ -21,29 +21,29 @@ from pathlib import Path
 import torch
 from machine import cpu_name, load_average  # noqa: E402  (benchmarks/machine.py)
 
+from crnn_ocr.train.allocator import find_jemalloc
+
 REPO = Path(__file__).resolve().parent.parent
-JEMALLOC = Path("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
 
 
-def variants() -> list[tuple[str, list[str], dict[str, str]]]:
-    found = [("glibc, returns freed memory", ["--release-freed-memory"], {}),
-             ("glibc, keeps freed memory (default)", ["--keep-freed-memory"], {})]
-    if JEMALLOC.exists():
-        found.append(("jemalloc, no decay", ["--release-freed-memory"],
-                      {"LD_PRELOAD": str(JEMALLOC), "MALLOC_CONF": "dirty_decay_ms:-1,muzzy_decay_ms:-1"}))
+def variants() -> list[tuple[str, str]]:
+    found = [("glibc as it comes", "glibc"), ("glibc keeping freed memory", "glibc-keep")]
+    if find_jemalloc():
+        found.append(("jemalloc, no decay (the default when installed)", "jemalloc"))
     return found
 
 
-def run_training(flags: list[str], env: dict[str, str], train: list[str], steps: int, threads: int) -> dict:
+def run_training(allocator: str, train: list[str], steps: int, threads: int) -> dict:
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, str(REPO / "cli.py"), "train", "--out", out, "--steps", str(steps), "--threads",
                str(threads), "--arch", "crnn_s", "--vocab", "default", "--val-every", str(steps * 10), "--fresh",
-               "--quiet", "--device", "cpu", "--seed", "0", *flags]
+               "--quiet", "--device", "cpu", "--seed", "0", "--allocator", allocator]
         for source in train:
             cmd += ["--train", source]
-        child = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
+        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
         _, status, usage = os.wait4(child.pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
             raise SystemExit(f"training failed: {' '.join(cmd)}")
         with open(Path(out) / "log.csv") as f:
             rows = list(csv.DictReader(f))[1:]  # the first rows include start-up
@@ -62,8 +62,8 @@ def main() -> None:
     args = parser.parse_args()
     load_before = load_average()
     rows = []
-    for name, flags, env in variants():
-        result = run_training(flags, env, args.train, args.steps, args.threads)
+    for name, allocator in variants():
+        result = run_training(allocator, args.train, args.steps, args.threads)
         rows.append((name, result))
         print(name, {k: round(v, 3) for k, v in result.items()}, flush=True)
     sources = " ".join(f"--train {s}" for s in args.train)

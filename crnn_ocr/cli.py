@@ -14,12 +14,19 @@ import click
 from crnn_ocr import __version__
 from crnn_ocr.cli_common import fail, handles_errors
 from crnn_ocr.defaults import DEFAULT_DICTIONARY
+from crnn_ocr.train.allocator import ALLOCATORS, restart_train_with_jemalloc
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ocr")
 def main() -> None:
     """crnn_ocr: read text from images, train and export CRNN models."""
+
+
+def run() -> None:
+    """The `ocr` executable: `ocr train` first restarts itself with jemalloc when that is installed."""
+    restart_train_with_jemalloc(sys.argv)
+    main()
 
 
 def _load_recognizer(model: str | None, backend: str, threads: int, batch_size: int):
@@ -185,9 +192,9 @@ def _split_source(spec: str):
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]))
 @click.option("--workers", type=int, help="Data loader processes (-1: auto).")
 @click.option("--threads", type=int, help="torch CPU threads (0: default).")
-@click.option("--keep-freed-memory/--release-freed-memory", default=None,
-              help="On CPU, reuse freed tensor memory instead of returning it to the kernel each step "
-                   "(default: keep; the process then holds its peak memory; see benchmarks/results/allocator.md).")
+@click.option("--allocator", type=click.Choice(ALLOCATORS), default="auto", show_default=True,
+              help="Memory allocator: auto uses jemalloc when installed (libjemalloc2), else glibc; glibc-keep "
+                   "stops glibc returning freed memory. See benchmarks/results/allocator.md.")
 @click.option("--init", help="Start from this model (fine-tuning; the vocabulary may differ).")
 @click.option("--freeze-cnn", is_flag=True, default=None, help="Train only the recurrent layers and the head.")
 @click.option("--vocab", help="Characters of the vocabulary, or 'default' (Latin); default: from the data.")
@@ -203,7 +210,7 @@ def _split_source(spec: str):
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handles_errors
 def train(config_file, train_data, val, out, arch, height, steps, batch_size, lr, schedule, warmup_steps, val_every,
-          early_stop, max_minutes, device, precision, workers, threads, keep_freed_memory, init, freeze_cnn, vocab, vocab_file, seed,
+          early_stop, max_minutes, device, precision, workers, threads, allocator, init, freeze_cnn, vocab, vocab_file, seed,
           gan, gan_prob, gan_sources, stop_after, fresh, quiet):
     """Train or fine-tune a model; an interrupted run continues when started again with the same --out."""
     from crnn_ocr.config import TrainConfig, load_config_file
@@ -211,8 +218,7 @@ def train(config_file, train_data, val, out, arch, height, steps, batch_size, lr
     overrides = {
         "out": out, "steps": steps, "batch_size": batch_size, "lr": lr, "schedule": schedule,
         "warmup_steps": warmup_steps, "val_every": val_every, "early_stop": early_stop, "max_minutes": max_minutes,
-        "device": device, "precision": precision, "workers": workers, "threads": threads,
-        "keep_freed_memory": keep_freed_memory, "init": init,
+        "device": device, "precision": precision, "workers": workers, "threads": threads, "init": init,
         "freeze_cnn": freeze_cnn, "vocab": vocab, "vocab_file": vocab_file, "seed": seed,
     }
     if train_data:
@@ -231,13 +237,15 @@ def train(config_file, train_data, val, out, arch, height, steps, batch_size, lr
         cfg = TrainConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
     if gan or gan_prob is not None or gan_sources:
         cfg = _with_gan(cfg, gan, gan_prob, gan_sources)
+    from crnn_ocr.train.allocator import use_allocator
     from crnn_ocr.train.loop import train as run_training
 
+    allocator_in_use = use_allocator(allocator)
     result = run_training(cfg, progress=not quiet, resume=not fresh, log=lambda m: click.echo(m, err=True),
                           stop_after=stop_after)
     best = result.best if result.best.get("step", -1) >= 0 else None
     click.echo(json.dumps({"out": result.out, "step": result.step, "best": best, "stopped": result.stopped,
-                           "data": result.report}, default=str))
+                           "allocator": allocator_in_use, "data": result.report}, default=str))
 
 
 def _with_gan(cfg, gan: str | None, gan_prob: float | None, gan_sources: tuple[str, ...]):

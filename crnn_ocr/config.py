@@ -105,7 +105,6 @@ class TrainConfig:
     precision: str = "auto"
     workers: int = -1
     threads: int = 0
-    keep_freed_memory: bool = True
     augment: float = 0.5
     gan: str = ""
     gan_prob: float = 0.5

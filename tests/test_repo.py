@@ -34,7 +34,7 @@ def test_every_package_is_listed_in_pyproject():
 
 
 def test_cli_shim_is_two_lines():
-    assert (REPO / "cli.py").read_text().strip().splitlines() == ["from crnn_ocr.cli import main", "", "main()"]
+    assert (REPO / "cli.py").read_text().strip().splitlines() == ["from crnn_ocr.cli import run", "", "run()"]
 
 
 @pytest.mark.parametrize("module", ["cli_data", "cli_export", "cli_gan", "cli_dbn", "cli_common", "cli"])

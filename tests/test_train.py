@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import platform
 import subprocess
@@ -267,9 +268,19 @@ def test_keep_freed_memory_stops_refaulting_big_buffers():
     assert faults("keep") < 0.05 * pages_per_buffer
 
 
-def test_training_reports_whether_it_kept_freed_memory(rendered_lmdb, tmp_path):
-    kept = train(tiny_config(rendered_lmdb, tmp_path / "a", steps=2), progress=False, log=lambda m: None)
-    released = train(tiny_config(rendered_lmdb, tmp_path / "b", steps=2, keep_freed_memory=False), progress=False,
-                     log=lambda m: None)
-    assert released.report["keep_freed_memory"] is False
-    assert kept.report["keep_freed_memory"] is GLIBC
+def test_ocr_train_restarts_under_jemalloc_when_installed(rendered_lmdb, tmp_path):
+    from crnn_ocr.train.allocator import find_jemalloc
+
+    def allocator_used(*flags: str) -> str:
+        run = subprocess.run([sys.executable, str(REPO / "cli.py"), "train", "--train", str(rendered_lmdb), "--out",
+                              str(tmp_path / "_".join(flags or ("auto",))), "--steps", "2", "--batch-size", "4",
+                              "--arch", "crnn_s", "--vocab", "default", "--quiet", "--threads", "1", *flags],
+                             capture_output=True, text=True, env={k: v for k, v in os.environ.items()
+                                                                   if k not in ("LD_PRELOAD", "CRNN_OCR_JEMALLOC_TRIED")})
+        assert run.returncode == 0, run.stderr
+        return json.loads(run.stdout.strip().splitlines()[-1])["allocator"]
+
+    assert allocator_used() == ("jemalloc" if find_jemalloc() else "glibc")
+    assert allocator_used("--allocator", "glibc") == "glibc"
+    if GLIBC:
+        assert allocator_used("--allocator=glibc-keep") == "glibc-keep"

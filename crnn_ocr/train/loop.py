@@ -22,7 +22,6 @@ from crnn_ocr.errors import CheckpointError, ConfigError
 from crnn_ocr.inference import TextRecognizer
 from crnn_ocr.models import create_model
 from crnn_ocr.models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint, unwrap
-from crnn_ocr.train.allocator import keep_freed_memory
 from crnn_ocr.train.data import SYNTH, Collate, StepSampler, TrainDataset, open_training_sources
 from crnn_ocr.train.evaluate import dataset_name, evaluate_source
 from crnn_ocr.vocab import DEFAULT_CHARSET, Vocab
@@ -191,7 +190,6 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = True, log=prin
     amp_dtype = resolve_precision(cfg.precision, device)
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
-    kept_freed_memory = device == "cpu" and cfg.keep_freed_memory and keep_freed_memory()
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     last_path, best_path = out / "last.pt", out / "best.pt"
@@ -222,7 +220,6 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = True, log=prin
             p.requires_grad_(False)
     report["parameters"] = sum(p.numel() for p in model.parameters())
     report["vocab_size"] = len(vocab)
-    report["keep_freed_memory"] = kept_freed_memory
 
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]
