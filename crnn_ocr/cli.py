@@ -14,7 +14,7 @@ import click
 from crnn_ocr import __version__
 from crnn_ocr.cli_common import fail, handles_errors
 from crnn_ocr.defaults import DEFAULT_DICTIONARY
-from crnn_ocr.train.allocator import ALLOCATORS, restart_train_with_jemalloc
+from crnn_ocr.train.allocator import ALLOCATORS, restart_train_with_jemalloc, use_allocator
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -237,7 +237,6 @@ def train(config_file, train_data, val, out, arch, height, steps, batch_size, lr
         cfg = TrainConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
     if gan or gan_prob is not None or gan_sources:
         cfg = _with_gan(cfg, gan, gan_prob, gan_sources)
-    from crnn_ocr.train.allocator import use_allocator
     from crnn_ocr.train.loop import train as run_training
 
     allocator_in_use = use_allocator(allocator)

@@ -81,8 +81,9 @@ def use_allocator(choice: str) -> str:
     if jemalloc_loaded():
         return "jemalloc"
     if choice == "jemalloc":
-        raise ConfigError("--allocator jemalloc: libjemalloc is not installed (Debian/Ubuntu: apt-get install "
-                          "libjemalloc2)")
+        where = "not installed (Debian/Ubuntu: apt-get install libjemalloc2)" if find_jemalloc() is None else \
+            "installed but not loaded: start training with the `ocr` command, which preloads it"
+        raise ConfigError(f"--allocator jemalloc: libjemalloc is {where}")
     if choice == "glibc-keep":
         if not keep_freed_memory():
             raise ConfigError("--allocator glibc-keep needs glibc (Linux)")
