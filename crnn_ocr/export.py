@@ -22,7 +22,8 @@ from torch import nn
 
 from crnn_ocr.config import ModelConfig
 from crnn_ocr.errors import ExportError
-from crnn_ocr.models.checkpoint import atomic_path, load_model
+from crnn_ocr.files import atomic_path
+from crnn_ocr.models.checkpoint import load_model
 from crnn_ocr.runtime import INPUT_NAME, OUTPUT_NAME, OnnxRecognizer, model_metadata, open_session
 from crnn_ocr.vocab import Vocab
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -93,6 +94,39 @@ def test_create_lmdb_refuses_to_overwrite(folder, tmp_path):
     result = run("data", "create-lmdb", folder, "--out", out, "-q")
     assert result.exit_code == 1 and "already exists" in result.stderr
     assert (out / "keep.txt").read_text() == "mine"
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("target", ["source", "parent_of_source", "folder", "file"])
+def test_create_lmdb_overwrite_never_deletes_what_it_did_not_write(folder, tmp_path, target):
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    (tmp_path / "plain.txt").write_text("a file")
+    out = {"source": folder, "parent_of_source": tmp_path, "folder": other, "file": tmp_path / "plain.txt"}[target]
+    before = _tree(tmp_path)
+    result = run("data", "create-lmdb", folder, "--out", out, "--overwrite", "-q")
+    assert result.exit_code == 1 and result.stderr.startswith("error:") and len(result.stderr.splitlines()) == 1
+    assert ("input" if target in ("source", "parent_of_source") else "not an LMDB written by crnn_ocr") in result.stderr
+    assert _tree(tmp_path) == before
+
+
+def test_create_lmdb_overwrite_replaces_its_own_output_only_when_complete(folder, tmp_path):
+    out = tmp_path / "out.lmdb"
+    assert run("data", "create-lmdb", folder, "--out", out, "-q").exit_code == 0
+    first = open_source(out).labels()
+    (folder / "extra.png").write_bytes((folder / "e.png").read_bytes())
+    with open(folder / "labels.tsv", "a", encoding="utf-8") as f:
+        f.write("extra.png\tmore\n")
+    result = run("data", "create-lmdb", folder, "--out", out, "--overwrite", "--on-error", "fail", "-q")
+    assert result.exit_code == 1 and "broken.png" in result.stderr  # the corrupt image stops this run...
+    assert open_source(out).labels() == first  # ...and the previous output is untouched
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging folder left
+    assert run("data", "create-lmdb", folder, "--out", out, "--overwrite", "-q").exit_code == 0
+    assert open_source(out).labels() == first + ["more"]
 
 
 def test_create_lmdb_from_gt_pairs_reports_vocab_and_drops(tmp_path):
@@ -225,6 +259,21 @@ def test_split_folder_into_tsv(folder, tmp_path):
     assert pairs(open_source(out / "val.tsv")) == pairs(val)  # same seed, same split
     seeds = {frozenset(label for _, label in pairs(open_source(_split(folder, tmp_path / f"s{s}", s) / "val.tsv"))) for s in range(6)}
     assert len(seeds) > 1
+
+
+def test_split_overwrite_refuses_foreign_files_and_the_source(folder, rendered_lmdb, tmp_path):
+    out = tmp_path / "parts"
+    out.mkdir()
+    (out / "train.tsv").write_text("not a labels list\n")
+    result = run("data", "split", folder, "--out", out, "--overwrite")
+    assert result.exit_code == 1 and "not a labels list written by crnn_ocr" in result.stderr
+    assert (out / "train.tsv").read_text() == "not a labels list\n"
+    renamed = tmp_path / "train.lmdb"  # the source has the name of split's output
+    shutil.copytree(rendered_lmdb, renamed)
+    before = _tree(renamed)
+    result = run("data", "split", renamed, "--out", tmp_path, "--overwrite")
+    assert result.exit_code == 1 and "input" in result.stderr
+    assert _tree(renamed) == before
 
 
 def _split(folder: Path, out: Path, seed: int) -> Path:

@@ -43,6 +43,10 @@ class Source:
     def labels(self) -> list[str]:
         return [self.label(i) for i in range(len(self))]
 
+    def paths(self) -> list[Path]:
+        """The files and folders this source reads: an output must never replace or hold one of them."""
+        return []
+
     def sizes(self) -> np.ndarray:
         """(N, 2) array of (width, height) read from image headers (no full decode)."""
         out = np.zeros((len(self), 2), dtype=np.int32)
@@ -113,6 +117,9 @@ class LmdbSource(Source):
         if self._sizes is not None and len(self._sizes) != self.n:
             self._sizes = None
 
+    def paths(self) -> list[Path]:
+        return [self.path]
+
     def _txn_get(self, key: bytes) -> bytes | None:
         with shared_env(self.path).begin() as txn:
             return txn.get(key)
@@ -161,6 +168,9 @@ class FileListSource(Source):
 
     def image_path(self, i: int) -> Path:
         return self.entries[i][0]
+
+    def paths(self) -> list[Path]:
+        return sorted({self.root, *(image for image, _ in self.entries)})
 
     def label(self, i: int) -> str:
         return self.entries[i][1]
@@ -227,6 +237,9 @@ class ConcatSource(Source):
 
     def sizes(self) -> np.ndarray:
         return np.concatenate([s.sizes() for s in self.sources]) if self.sources else np.zeros((0, 2), np.int32)
+
+    def paths(self) -> list[Path]:
+        return [p for s in self.sources for p in s.paths()]
 
 
 def open_source(path: str | Path) -> Source:

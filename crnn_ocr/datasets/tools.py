@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -16,9 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from crnn_ocr.config import ModelConfig
-from crnn_ocr.datasets.lmdb_writer import LmdbWriter
+from crnn_ocr.datasets.lmdb_writer import LmdbWriter, is_our_lmdb
 from crnn_ocr.datasets.sources import ConcatSource, FileListSource, LmdbSource, Source
 from crnn_ocr.errors import DatasetError, ImageError
+from crnn_ocr.files import atomic_path, check_replaceable, is_labels_list
 from crnn_ocr.imageio import read_image
 from crnn_ocr.preprocess import output_lengths, target_width
 from crnn_ocr.vocab import Vocab, required_frames
@@ -142,7 +142,7 @@ def create_lmdb(source: Source, out: str | Path, vocab: Vocab | None = None, hei
 
     cfg = ModelConfig(height=height)
     report = BuildReport(str(out), total=len(source), height=height)
-    writer = LmdbWriter(out, overwrite=overwrite)
+    writer = LmdbWriter(out, overwrite=overwrite, protected=source.paths())
     try:
         for i in tqdm(range(len(source)), disable=not progress, desc="create-lmdb", unit="img"):
             try:
@@ -168,8 +168,7 @@ def create_lmdb(source: Source, out: str | Path, vocab: Vocab | None = None, hei
             writer.add(data, label, (w, h))
             report.written += 1
     except BaseException:
-        writer.close()
-        shutil.rmtree(writer.path, ignore_errors=True)
+        writer.abort()
         raise
     writer.close()
     return report
@@ -360,8 +359,8 @@ def split_dataset(source: Source, out_dir: str | Path, val: float = 0.1, seed: i
     files = isinstance(source, FileListSource)
     names = [out_dir / f"{part}.{'tsv' if files else 'lmdb'}" for part in ("train", "val")]
     for p in names:
-        if p.exists() and not overwrite:
-            raise DatasetError(f"{p}: already exists (use --overwrite)")
+        check_replaceable(p, overwrite, is_labels_list if files else is_our_lmdb,
+                          "a labels list" if files else "an LMDB", source.paths())
     out_dir.mkdir(parents=True, exist_ok=True)
     skipped = Tally()
     counts = []
@@ -382,14 +381,15 @@ def _write_tsv(source: FileListSource, idx: np.ndarray, path: Path, skipped: Tal
             skipped.add("line break in label", f"{sample_name(source, i)}: {label!r}")
             continue
         lines.append(f"{Path(os.path.relpath(image.resolve(), base)).as_posix()}\t{label}\n")
-    path.write_text("".join(lines), encoding="utf-8")
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(lines), encoding="utf-8")
     return len(lines)
 
 
 def _copy_lmdb(source: Source, idx: np.ndarray, path: Path, skipped: Tally) -> int:
     sizes = source.sizes()
     written = 0
-    with LmdbWriter(path, overwrite=True) as writer:
+    with LmdbWriter(path, overwrite=True, protected=source.paths()) as writer:
         for i in idx.tolist():
             try:
                 data, label = source.image_bytes(i), source.label(i)

@@ -133,7 +133,7 @@ class TextVerifier:
         import onnx
         import torch
 
-        from crnn_ocr.models.checkpoint import atomic_path
+        from crnn_ocr.files import atomic_path
         from crnn_ocr.runtime import VERIFIER_INPUT, VERIFIER_OUTPUT, verifier_metadata
 
         class TextProbability(torch.nn.Module):

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +12,7 @@ from torch import nn
 
 from crnn_ocr.config import ModelConfig
 from crnn_ocr.errors import CheckpointError, ConfigError, VocabError
+from crnn_ocr.files import atomic_path
 from crnn_ocr.models.registry import create_model
 from crnn_ocr.vocab import Vocab
 
@@ -41,24 +39,6 @@ def save_checkpoint(
         "train_state": train_state or {},
     }
     atomic_torch_save(payload, path)
-
-
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it replaces `path` (with the usual file mode), on any
-    failure it is removed. A crash never leaves half a file under the real name."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def atomic_torch_save(payload: Any, path: str | Path) -> None:
