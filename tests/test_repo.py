@@ -44,3 +44,15 @@ def test_every_cli_module_can_be_imported_first(module):
 
     run = subprocess.run([sys.executable, "-c", f"import crnn_ocr.{module}"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
+
+
+def test_no_tracked_file_is_over_10_mb():
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout.split(b"\0")
+    big = [(name.decode(), size) for name in tracked if name
+           and (path := REPO / name.decode()).is_file() and (size := path.stat().st_size) > 10 << 20]
+    assert not big, f"tracked files over 10 MB (keep artefacts out of git): {big}"
