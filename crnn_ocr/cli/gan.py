@@ -1,6 +1,6 @@
 """`ocr gan train | sample`: train the GAN that makes renders look real, and look at what it does.
 
-Registered on the `ocr` group at the end of `crnn_ocr.cli`. torch is imported inside the commands.
+Registered on the `ocr` group in `crnn_ocr.cli`. torch is imported inside the commands.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from crnn_ocr.cli_common import fail, handles_errors
+from crnn_ocr.cli.common import fail, handles_errors
 
 
 @click.group()

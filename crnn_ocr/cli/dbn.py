@@ -1,6 +1,6 @@
 """`ocr dbn`: train and evaluate the text / non-text verifier (DBN, perceptron, MLP).
 
-Registered on the `ocr` group at the end of `crnn_ocr.cli`. torch is imported inside the commands.
+Registered on the `ocr` group in `crnn_ocr.cli`. torch is imported inside the commands.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from crnn_ocr.cli_common import fail, handles_errors
+from crnn_ocr.cli.common import fail, handles_errors
 
 DEFAULT_OUT = "weights/text_verifier.pt"
 

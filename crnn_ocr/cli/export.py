@@ -1,6 +1,6 @@
 """`ocr export`: a checkpoint to one self-describing `.onnx` file, checked against torch.
 
-Registered on the `ocr` group at the end of `crnn_ocr.cli`. torch and onnx are imported inside the command.
+Registered on the `ocr` group in `crnn_ocr.cli`. torch and onnx are imported inside the command.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from crnn_ocr.cli_common import fail, handles_errors
+from crnn_ocr.cli.common import fail, handles_errors
 
 
 @click.command()

@@ -1,7 +1,6 @@
-"""`ocr data create-lmdb | inspect | charset | split`: build, look at and divide datasets.
+"""`ocr data synth | create-lmdb | inspect | charset | split`: render, build, look at and divide datasets.
 
-Registered into the `data` group of `crnn_ocr.cli` by `register`. The work is done by
-`crnn_ocr.datasets.tools`, imported inside the commands so that `ocr --help` stays fast.
+The work is done by `crnn_ocr.datasets`, imported inside the commands so that `ocr --help` stays fast.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ import json
 
 import click
 
-from crnn_ocr.cli_common import fail, handles_errors
+from crnn_ocr.cli.common import fail, handles_errors
 
 
 def _vocab(vocab: str | None, vocab_file: str | None):
@@ -40,6 +39,39 @@ def _echo_histogram(title: str, rows: list) -> None:
 def _show_chars(chars: str) -> str:
     """Characters on one line; control characters written as escapes."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in chars)
+
+
+@click.command()
+@click.option("--count", "-n", type=click.IntRange(1), required=True)
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False))
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=int, default=0, help="Processes (0: all cores).")
+@click.option("--fonts", "font_dirs", multiple=True, type=click.Path(file_okay=False, exists=True),
+              help="Font folder(s); default: system fonts plus the bundled ones.")
+@click.option("--line-share", type=click.FloatRange(0, 1), default=0.35, show_default=True,
+              help="Share of multi-word lines (the rest are single words/tokens).")
+@click.option("--max-height", type=int, default=64, show_default=True)
+@click.option("--style", type=click.Choice(["mixed", "document"]), default="mixed", show_default=True,
+              help="mixed: scene, sign, receipt and screen looks; document: lines of running text as ink on paper "
+                   "(scans, copies).")
+@click.option("--color", is_flag=True, help="Store RGB images (default gray).")
+@click.option("--gan", "gan_model", type=click.Path(dir_okay=False, exists=True), help="Refine renders with this GAN.")
+@click.option("--overwrite", is_flag=True)
+@click.option("--quiet", "-q", is_flag=True)
+@handles_errors
+def synth(count, out, seed, workers, font_dirs, line_share, max_height, style, color, gan_model, overwrite, quiet):
+    """Render COUNT labelled text images into an LMDB at OUT."""
+    from crnn_ocr.datasets.synth import synthesize
+
+    image_filter = None
+    if gan_model:
+        from crnn_ocr.gan import load_refiner
+
+        image_filter = load_refiner(gan_model)
+    n = synthesize(out, count, seed=seed, workers=workers, font_dirs=list(font_dirs) or None, overwrite=overwrite,
+                   progress=not quiet, image_filter=image_filter, line_share=line_share, max_height=max_height,
+                   color=color, style=style)
+    click.echo(f"wrote {n} samples to {out}")
 
 
 @click.command("create-lmdb")
@@ -197,8 +229,11 @@ def split(dataset, out_dir, val, seed, overwrite):
                 click.echo(f"  {reason}: {e}")
 
 
-def register(group: click.Group) -> None:
-    """Add the dataset commands to the `ocr data` group."""
-    for command in (create_lmdb, inspect_cmd, charset, split):
-        group.add_command(command)
+@click.group()
+def data() -> None:
+    """Build, check and render datasets."""
+
+
+for _command in (synth, create_lmdb, inspect_cmd, charset, split):
+    data.add_command(_command)
 

@@ -1,0 +1,55 @@
+"""What every `ocr` command shares: one-line errors, exit codes and the options several commands take."""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+from crnn_ocr.defaults import DEFAULT_DICTIONARY
+from crnn_ocr.errors import OcrError
+
+
+def fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def handles_errors(command):
+    """Library errors become one line on stderr and exit code 1; Ctrl-C exits 130."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except OcrError as e:
+            fail(str(e))
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except (OSError, MemoryError) as e:
+            fail(f"{type(e).__name__}: {e}")
+
+    return wrapper
+
+
+DICTIONARY_OPTION = click.option(
+    "--dictionary", default=DEFAULT_DICTIONARY, show_default=True, metavar="LANG|FILE|none",
+    help="Correct misread words towards this word list: a shipped language (en de fr es it pt nl), a file with "
+         "one word per line, or none for the model's raw reading (codes, plates, names).")
+
+
+def dictionary_for(vocab, value: str):
+    """The Dictionary `--dictionary` names for a model's vocabulary; the default is dropped, not an error, for a
+    model that cannot spell its words (a digits-only model, another script)."""
+    from crnn_ocr.dictionary import load_dictionary
+    from crnn_ocr.errors import VocabError
+
+    if value.lower() == "none":
+        return None
+    try:
+        return load_dictionary(value, vocab)
+    except VocabError:
+        if click.get_current_context().get_parameter_source("dictionary") == click.core.ParameterSource.DEFAULT:
+            return None
+        raise

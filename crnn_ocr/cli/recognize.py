@@ -1,0 +1,124 @@
+"""`ocr recognize`: read the text in images (crops, pages, receipts, screenshots)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from crnn_ocr.cli.common import DICTIONARY_OPTION, dictionary_for, fail, handles_errors
+
+
+def load_recognizer(model: str | None, backend: str, threads: int, batch_size: int):
+    from crnn_ocr.defaults import default_model
+
+    if model is None:
+        path = default_model("torch" if backend == "torch" else "onnx") or default_model("torch")
+        if path is None:
+            fail("no shipped model found in weights/; pass --model PATH (.onnx or .pt)")
+        model = str(path)
+    if backend == "auto":
+        backend = "torch" if model.endswith(".pt") else "onnx"
+    if backend == "torch":
+        import torch
+
+        from crnn_ocr.predictor import Recognizer
+
+        if threads:
+            torch.set_num_threads(threads)
+        return Recognizer.from_checkpoint(model, batch_size=batch_size)
+    from crnn_ocr.runtime import OnnxRecognizer
+
+    return OnnxRecognizer(model, threads=threads, batch_size=batch_size)
+
+
+def _read_inputs(images: tuple[str, ...], channels: int):
+    """Yield (name, array or None, error) for every input; directories expand, '-' reads stdin."""
+    from crnn_ocr.errors import ImageError
+    from crnn_ocr.imageio import find_images, read_image
+
+    for item in images:
+        if item == "-":
+            sources = [("-", sys.stdin.buffer.read())]
+        else:
+            p = Path(item)
+            if p.is_dir():
+                found = find_images([p])
+                if not found:
+                    yield item, None, f"{item}: no images in this folder"
+                sources = [(str(f), f) for f in found]
+            else:
+                sources = [(item, p)]
+        for name, src in sources:
+            try:
+                yield name, read_image(src if name != "-" else src, channels=channels), None
+            except ImageError as e:
+                yield name, None, str(e) if name != "-" else f"stdin: {str(e).split(': ', 1)[-1]}"
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True)
+@click.option("--model", "-m", help="Model file (.onnx or .pt). Default: the shipped model.")
+@click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True)
+@click.option("--layout", type=click.Choice(["auto", "page", "line", "word"]), default="auto", show_default=True,
+              help="page: find and read the text lines; line/word: the image is one line/word; auto: decide.")
+@click.option("--format", "output", type=click.Choice(["text", "json", "tsv", "hocr"]),
+              help="Output format (default text; --json is --format json).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON record per image (text, confidence, characters, lines).")
+@click.option("--decoder", type=click.Choice(["greedy", "beam"]), default="greedy", show_default=True)
+@click.option("--beam-width", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--lexicon", type=click.Path(dir_okay=False), help="Word list: output only words from it.")
+@DICTIONARY_OPTION
+@click.option("--threads", type=click.IntRange(0, 256), default=0, help="CPU threads (0: library default).")
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
+@click.option("--verifier", type=click.Path(dir_okay=False, exists=True),
+              help="Text / non-text verifier (.onnx or .pt) that drops false line candidates on pages. "
+                   "Default: the shipped weights/*verifier*.onnx.")
+@click.option("--no-verifier", is_flag=True, help="Keep every line candidate found on pages.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@handles_errors
+def recognize(images, model, backend, layout, output, as_json, decoder, beam_width, lexicon, dictionary, threads,
+              batch_size, verifier, no_verifier, quiet):
+    """Read the text in IMAGES (files, folders, or - for stdin): word or line crops, pages, receipts, screenshots."""
+    rec = load_recognizer(model, backend, threads, batch_size)
+    words = None
+    if lexicon:
+        try:
+            words = Path(lexicon).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            fail(f"cannot read lexicon {lexicon}: {e}")
+    rec.set_decoder(decoder, beam_width, words, dictionary=dictionary_for(rec.vocab, dictionary))
+    from crnn_ocr.page import recognize_page_cli
+
+    single = len(images) == 1 and images[0] != "-" and not Path(images[0]).is_dir()
+    if verifier and no_verifier:
+        fail("--verifier and --no-verifier exclude each other")
+    text_filter = None if no_verifier else _LazyVerifier.default(verifier, threads)
+    failures = recognize_page_cli(rec, _read_inputs(images, rec.cfg.channels), layout=layout,
+                                  output=output or ("json" if as_json else "text"), single=single, text_filter=text_filter,
+                                  progress=False if quiet else None, out=click.echo,
+                                  err=lambda m: click.echo(m, err=True))
+    if failures:
+        sys.exit(1)
+
+
+class _LazyVerifier:
+    """The page filter, loaded on the first page (word and line crops never need it)."""
+
+    def __init__(self, path: Path, threads: int):
+        self.path, self.threads, self.verifier = path, threads, None
+
+    @classmethod
+    def default(cls, path: str | None, threads: int):
+        from crnn_ocr.defaults import find_verifier
+
+        found = Path(path) if path else find_verifier(".onnx")
+        return cls(found, threads or 1) if found is not None else None
+
+    def __call__(self, crops):
+        if self.verifier is None:
+            from crnn_ocr.runtime import load_verifier
+
+            self.verifier = load_verifier(self.path, self.threads)
+        return self.verifier(crops)
