@@ -81,7 +81,7 @@ def bench_render(count: int, fonts, line_share: float, seed: int = 0):
 
 def bench_read(path: Path, limit: int):
     from crnn_ocr.datasets.sources import open_source, release_env
-    from crnn_ocr.imageio import read_image
+    from crnn_ocr.image.io import read_image
 
     release_env(path)
     source = open_source(path)
@@ -110,7 +110,7 @@ def bench_augment(images: list, repeat: int = 1):
 def padding_share(sizes: np.ndarray, batch_size: int, chunks: int, steps: int, height: int = 32) -> float:
     """Share of the batch tensor that is padding, over `steps` batches drawn by the training StepSampler."""
     from crnn_ocr.config import ModelConfig
-    from crnn_ocr.preprocess import padded_width, target_width
+    from crnn_ocr.image.preprocess import padded_width, target_width
     from crnn_ocr.train.data import SourceEntry, StepSampler
 
     cfg = ModelConfig(height=height)

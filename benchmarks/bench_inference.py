@@ -60,7 +60,7 @@ def machine() -> dict:
 
 
 def load_crops(folder: Path, limit: int, channels: int):
-    from crnn_ocr.imageio import read_image
+    from crnn_ocr.image.io import read_image
 
     lines = (folder / "labels.tsv").read_text(encoding="utf-8").splitlines()[:limit]
     names, arrays, labels = [], [], []
@@ -79,7 +79,7 @@ def summary(samples: list[float]) -> dict:
 
 
 def scene_accuracy(labels: list[str], predictions: list[str]) -> float:
-    from crnn_ocr.metrics import normalize_scene
+    from crnn_ocr.text.metrics import normalize_scene
 
     return sum(normalize_scene(a) == normalize_scene(b) for a, b in zip(labels, predictions)) / max(len(labels), 1)
 
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from crnn_ocr.export import export_onnx
-    from crnn_ocr.predictor import Recognizer
+    from crnn_ocr.recognize.torch_backend import TorchRecognizer
     from crnn_ocr.runtime import OnnxRecognizer
 
     torch.set_num_threads(1)
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def torch_rec(threads: int, batch: int):
             torch.set_num_threads(threads)
-            return Recognizer.from_checkpoint(args.model, batch_size=batch)
+            return TorchRecognizer.from_checkpoint(args.model, batch_size=batch)
 
         backends = []
         for name, make in [

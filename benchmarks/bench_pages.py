@@ -158,7 +158,7 @@ def main() -> int:
     if not (data / "labels.jsonl").is_file():
         print(f"skipped: {data} is absent (expects labels.jsonl and images/)")
         return 0
-    from crnn_ocr.imageio import read_image
+    from crnn_ocr.image.io import read_image
     from crnn_ocr.page import find_lines, read_page
 
     pages = load_pages(data, args.limit)

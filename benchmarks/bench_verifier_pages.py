@@ -45,9 +45,9 @@ def main() -> int:
 
     torch.set_num_threads(1)
     from crnn_ocr.dbn.verifier import TextVerifier, default_verifier_path
-    from crnn_ocr.imageio import read_image
+    from crnn_ocr.image.io import read_image
+    from crnn_ocr.image.preprocess import to_gray
     from crnn_ocr.page import crop_line, find_lines
-    from crnn_ocr.preprocess import to_gray
 
     path = Path(args.verifier) if args.verifier else default_verifier_path()
     if path is None:

@@ -72,7 +72,7 @@ class EvalSet:
 
     name: str
     crops: str  # the .tsv that lists the crops (in order; --limit takes the first N)
-    protocol: str  # key of crnn_ocr.metrics.PROTOCOLS
+    protocol: str  # key of crnn_ocr.text.metrics.PROTOCOLS
     kind: str  # "word" or "line"
     exact_labels: str | None = None  # case-sensitive labels for the exact accuracy (default: `crops`)
     protocol_labels: str | None = None  # labels for the protocol scores (default: `crops`)
@@ -200,7 +200,7 @@ class CrnnEngine(Engine):
         self.channels = self.rec.cfg.channels
 
     def prepare(self, rgb):
-        from crnn_ocr.imageio import read_image
+        from crnn_ocr.image.io import read_image
 
         return rgb if self.channels == 3 else read_image(rgb, channels=1)
 
@@ -255,7 +255,7 @@ class TesseractEngine(Engine):
         # image it thresholds every channel, about twice the time for the same accuracy
         import numpy as np
 
-        from crnn_ocr.imageio import read_image
+        from crnn_ocr.image.io import read_image
 
         gray = np.ascontiguousarray(read_image(rgb, channels=1))
         return gray.tobytes(), gray.shape[1], gray.shape[0]
@@ -431,7 +431,7 @@ def make_engine(key: str, model: str | None) -> Engine:
 def run_worker(args) -> int:
     """Load one engine, read every crop of the chosen sets one call at a time, write predictions and timings."""
     from crnn_ocr.errors import DatasetError, ImageError
-    from crnn_ocr.imageio import read_image
+    from crnn_ocr.image.io import read_image
 
     out: dict = {"engine": args.worker, "label": DEFAULT_LABELS[args.worker], "sets": {}}
 
@@ -550,7 +550,7 @@ def labels_by_path(eval_dir: Path, s: EvalSet, which: str | None) -> dict[str, s
 
 def score(engine_result: dict, eval_dir: Path, set_names: list[str]) -> dict:
     """Per reported set: n, exact accuracy, protocol accuracy and CER, ms per crop."""
-    from crnn_ocr.metrics import PROTOCOLS, TextScores
+    from crnn_ocr.text.metrics import PROTOCOLS, TextScores
 
     scores = {}
     for s in SETS:

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from crnn_ocr.errors import OcrError
-from crnn_ocr.vocab import Prediction, Vocab
+from crnn_ocr.text.vocab import Prediction, Vocab
 
 __version__ = "0.1.0"
 __all__ = ["OcrError", "Prediction", "Vocab", "__version__"]

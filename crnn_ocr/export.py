@@ -24,8 +24,8 @@ from crnn_ocr.config import ModelConfig
 from crnn_ocr.errors import ExportError
 from crnn_ocr.files import atomic_path
 from crnn_ocr.models.checkpoint import load_model
-from crnn_ocr.runtime import INPUT_NAME, OUTPUT_NAME, OnnxRecognizer, model_metadata, open_session
-from crnn_ocr.vocab import Vocab
+from crnn_ocr.recognize.onnx import INPUT_NAME, OUTPUT_NAME, OnnxRecognizer, model_metadata, open_session
+from crnn_ocr.text.vocab import Vocab
 
 DEFAULT_OPSET = 17
 PARITY_TOLERANCE = 1e-4  # max |logit difference| accepted between torch and onnxruntime (fp32)

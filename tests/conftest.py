@@ -22,7 +22,7 @@ def _one_thread():
 
 @pytest.fixture(scope="session")
 def tiny_vocab():
-    from crnn_ocr.vocab import Vocab
+    from crnn_ocr.text.vocab import Vocab
 
     return Vocab("abcdefghijklmnopqrstuvwxyz0123456789 ")
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from crnn_ocr.cli import main
 from crnn_ocr.datasets.lmdb_writer import LmdbWriter
 from crnn_ocr.datasets.sources import LmdbSource, open_source
-from crnn_ocr.imageio import read_image
+from crnn_ocr.image.io import read_image
 
 REPO = Path(__file__).resolve().parents[1]
 FONTS = REPO / "data" / "fonts"
@@ -235,7 +235,7 @@ def test_charset(folder, tmp_path):
     assert counts[0] == f"'a'\tU+0061\t{''.join(labels).count('a')}"  # most frequent first
     vocab_file = tmp_path / "vocab.txt"
     written = run("data", "charset", folder, folder, "--min-count", "2", "--out", vocab_file)
-    from crnn_ocr.vocab import Vocab
+    from crnn_ocr.text.vocab import Vocab
 
     twice = "".join(sorted(c for c in set("".join(labels))))  # every character at least twice over two copies
     assert Vocab.from_file(vocab_file).chars == twice

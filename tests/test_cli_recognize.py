@@ -37,9 +37,9 @@ def images(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def recognizer(tiny_checkpoint):
-    from crnn_ocr.predictor import Recognizer
+    from crnn_ocr.recognize.torch_backend import TorchRecognizer
 
-    return Recognizer.from_checkpoint(tiny_checkpoint)
+    return TorchRecognizer.from_checkpoint(tiny_checkpoint)
 
 
 @pytest.fixture(scope="module")
@@ -244,8 +244,8 @@ def test_lexicon_problems_are_one_error_line(tiny_checkpoint, images, tmp_path):
 
 
 def test_dictionary_option_reaches_the_decoder_and_none_turns_it_off(tiny_checkpoint, images, monkeypatch, tmp_path):
-    from crnn_ocr.dictionary import Dictionary
-    from crnn_ocr.vocab import CharInfo, Prediction
+    from crnn_ocr.text.dictionary import Dictionary
+    from crnn_ocr.text.vocab import CharInfo, Prediction
 
     seen = []
 
@@ -282,7 +282,7 @@ def test_default_dictionary_steps_aside_for_a_model_that_cannot_spell_words(imag
     from crnn_ocr.config import ModelConfig
     from crnn_ocr.models import create_model
     from crnn_ocr.models.checkpoint import save_checkpoint
-    from crnn_ocr.vocab import Vocab
+    from crnn_ocr.text.vocab import Vocab
 
     digits = Vocab("0123456789")
     cfg = ModelConfig(arch="crnn_s", height=32, hidden=16)

@@ -22,7 +22,7 @@ from crnn_ocr.datasets.sources import (
     release_env,
 )
 from crnn_ocr.errors import DatasetError, ImageError
-from crnn_ocr.imageio import read_image
+from crnn_ocr.image.io import read_image
 
 
 def encoded(width: int, height: int, fmt: str = ".png", value: int = 0) -> bytes:
@@ -197,8 +197,8 @@ def test_num_samples_larger_than_the_keys(tmp_path):
 
 def test_corrupt_entries_are_counted_not_replaced(tmp_path):
     from crnn_ocr.config import ModelConfig
+    from crnn_ocr.text.vocab import Vocab
     from crnn_ocr.train.data import Collate, SourceEntry, TrainDataset
-    from crnn_ocr.vocab import Vocab
 
     good = SAMPLES[0][0]
     out = tmp_path / "c.lmdb"
@@ -402,7 +402,7 @@ def test_augment_keeps_images_readable(shape):
 
 def _padding_share(source, batch_size: int, chunks: int, steps: int) -> float:
     from crnn_ocr.config import ModelConfig
-    from crnn_ocr.preprocess import padded_width, target_width
+    from crnn_ocr.image.preprocess import padded_width, target_width
     from crnn_ocr.train.data import SourceEntry, StepSampler
 
     cfg = ModelConfig(height=32)
@@ -427,8 +427,8 @@ def test_bucketing_reduces_padding(rendered_lmdb):
 
 def test_collate_pads_to_the_widest_image():
     from crnn_ocr.config import ModelConfig
+    from crnn_ocr.text.vocab import Vocab
     from crnn_ocr.train.data import Collate
-    from crnn_ocr.vocab import Vocab
 
     cfg = ModelConfig(height=32)
     vocab = Vocab("abc")

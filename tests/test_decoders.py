@@ -10,10 +10,10 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-import crnn_ocr.vocab as vocab_module
+import crnn_ocr.text.vocab as vocab_module
 from crnn_ocr.errors import VocabError
-from crnn_ocr.metrics import PROTOCOLS, TextScores, alignment_pairs, levenshtein, normalize_scene
-from crnn_ocr.vocab import (
+from crnn_ocr.text.metrics import PROTOCOLS, TextScores, alignment_pairs, levenshtein, normalize_scene
+from crnn_ocr.text.vocab import (
     BLANK,
     BKTree,
     Decoder,

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from crnn_ocr.defaults import word_list
-from crnn_ocr.dictionary import Dictionary, edit_distances, load_dictionary
 from crnn_ocr.errors import VocabError
-from crnn_ocr.metrics import levenshtein
-from crnn_ocr.vocab import BLANK, Decoder, Vocab, ctc_log_likelihood, ctc_log_likelihoods, greedy_decode
+from crnn_ocr.text.dictionary import Dictionary, edit_distances, load_dictionary
+from crnn_ocr.text.metrics import levenshtein
+from crnn_ocr.text.vocab import BLANK, Decoder, Vocab, ctc_log_likelihood, ctc_log_likelihoods, greedy_decode
 
 VOCAB = Vocab(string.ascii_letters + string.digits + " -.")
 

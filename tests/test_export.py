@@ -14,8 +14,8 @@ from crnn_ocr.config import ModelConfig  # noqa: E402
 from crnn_ocr.export import PARITY_TOLERANCE, ExportError, export_model, export_onnx  # noqa: E402
 from crnn_ocr.models import available, create_model  # noqa: E402
 from crnn_ocr.models.checkpoint import save_checkpoint  # noqa: E402
-from crnn_ocr.runtime import ONNX_FORMAT, OnnxRecognizer  # noqa: E402
-from crnn_ocr.vocab import Vocab  # noqa: E402
+from crnn_ocr.recognize.onnx import ONNX_FORMAT, OnnxRecognizer  # noqa: E402
+from crnn_ocr.text.vocab import Vocab  # noqa: E402
 
 METADATA_KEYS = {"vocab", "height", "channels", "mean", "std", "blank", "arch", "format"}
 
@@ -110,12 +110,12 @@ def test_ort_matches_torch_at_three_widths_and_two_batch_sizes(lively):
 
 
 def test_recognizer_from_onnx_alone_reads_like_the_checkpoint(lively, tmp_path):
-    from crnn_ocr.predictor import Recognizer
+    from crnn_ocr.recognize.torch_backend import TorchRecognizer
 
     ckpt, path, _ = lively
     alone = tmp_path / "copy.onnx"  # nothing else in this folder
     shutil.copy(path, alone)
-    onnx_rec, torch_rec = OnnxRecognizer(alone, threads=1, batch_size=4), Recognizer.from_checkpoint(ckpt, batch_size=4)
+    onnx_rec, torch_rec = OnnxRecognizer(alone, threads=1, batch_size=4), TorchRecognizer.from_checkpoint(ckpt, batch_size=4)
     assert onnx_rec.cfg == torch_rec.cfg and onnx_rec.vocab == torch_rec.vocab
     images = blocky_images(9, seed=3)
     got, want = onnx_rec.recognize_arrays(images), torch_rec.recognize_arrays(images)
@@ -127,7 +127,7 @@ def test_recognizer_from_onnx_alone_reads_like_the_checkpoint(lively, tmp_path):
 
 def test_preprocessing_metadata_round_trip(tmp_path, tiny_vocab):
     """A non-default geometry and normalisation survive export; RGB input reads as with torch."""
-    from crnn_ocr.predictor import Recognizer
+    from crnn_ocr.recognize.torch_backend import TorchRecognizer
 
     cfg = ModelConfig(arch="crnn_s", height=48, channels=3, mean=0.4, std=0.25, min_width=24, max_width=800,
                       width_stride=4, hidden=16)
@@ -137,7 +137,7 @@ def test_preprocessing_metadata_round_trip(tmp_path, tiny_vocab):
     rec = OnnxRecognizer(tmp_path / "rgb.onnx")
     assert rec.cfg == cfg
     images = blocky_images(5, seed=5, channels=3) + [np.full((10, 2000, 3), 200, np.uint8)]  # one past max_width
-    want = Recognizer.from_checkpoint(ckpt).recognize_arrays(images)
+    want = TorchRecognizer.from_checkpoint(ckpt).recognize_arrays(images)
     assert [p.text for p in rec.recognize_arrays(images)] == [p.text for p in want]
 
 

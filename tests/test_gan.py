@@ -25,7 +25,7 @@ from crnn_ocr.gan import (
 )
 from crnn_ocr.gan.data import RenderPool, pad_batch, prepare
 from crnn_ocr.gan.train import ContentLoss
-from crnn_ocr.vocab import Vocab, greedy_decode, log_softmax
+from crnn_ocr.text.vocab import Vocab, greedy_decode, log_softmax
 
 BUNDLED_FONTS = Path(__file__).resolve().parents[1] / "data" / "fonts"
 pytestmark = pytest.mark.filterwarnings("ignore:no recognizer given")
@@ -63,7 +63,7 @@ def real_crops() -> list[np.ndarray]:
 
 def read(model, cfg: ModelConfig, images: list[np.ndarray]) -> tuple[list[str], torch.Tensor]:
     """Greedy texts and the per-image CTC losses of `images` under the recognizer."""
-    from crnn_ocr.preprocess import make_batch, output_lengths
+    from crnn_ocr.image.preprocess import make_batch, output_lengths
 
     batch, widths = make_batch(images, cfg)
     with torch.no_grad():
@@ -84,9 +84,9 @@ def recognizer(tmp_path_factory, renders):
     """A tiny CRNN (height 16) that reads the easy renders: trained here for 100 steps, checked to read them."""
     import torch.nn.functional as F
 
+    from crnn_ocr.image.preprocess import make_batch, output_lengths
     from crnn_ocr.models import create_model
     from crnn_ocr.models.checkpoint import save_checkpoint
-    from crnn_ocr.preprocess import make_batch, output_lengths
 
     torch.manual_seed(0)
     cfg = ModelConfig(arch="crnn_s", height=16, hidden=32)
@@ -324,7 +324,7 @@ def test_cli_train_sample_and_synth(tmp_path, renders, real_crops):
 
     from crnn_ocr.cli import main
     from crnn_ocr.datasets.sources import open_source
-    from crnn_ocr.imageio import read_image
+    from crnn_ocr.image.io import read_image
 
     real = tmp_path / "real"
     (real / "images").mkdir(parents=True)

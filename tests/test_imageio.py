@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from crnn_ocr.errors import ImageError, ImageTooLargeError, OcrError
-from crnn_ocr.imageio import find_images, read_image
+from crnn_ocr.image.io import find_images, read_image
 
 
 def gradient(h: int = 20, w: int = 30) -> np.ndarray:

@@ -13,6 +13,7 @@ from torch import nn
 
 from crnn_ocr.config import ModelConfig
 from crnn_ocr.errors import ArchitectureError, CheckpointError, OcrError
+from crnn_ocr.image.preprocess import make_batch, output_lengths
 from crnn_ocr.models import available, create_model, register
 from crnn_ocr.models import registry as registry_module
 from crnn_ocr.models.checkpoint import (
@@ -23,8 +24,7 @@ from crnn_ocr.models.checkpoint import (
     save_checkpoint,
     unwrap,
 )
-from crnn_ocr.preprocess import make_batch, output_lengths
-from crnn_ocr.vocab import Vocab
+from crnn_ocr.text.vocab import Vocab
 
 ARCHS = available()
 HEIGHTS = (16, 32, 48, 64)

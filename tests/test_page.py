@@ -20,7 +20,6 @@ from conftest import BUNDLED_FONTS
 from PIL import Image, ImageDraw, ImageFont
 
 from crnn_ocr.config import ModelConfig
-from crnn_ocr.inference import TextRecognizer
 from crnn_ocr.page import (
     PageResult,
     crop_line,
@@ -34,7 +33,8 @@ from crnn_ocr.page import (
     recognize_page_cli,
 )
 from crnn_ocr.page.reading import TSV_HEADER
-from crnn_ocr.vocab import CharInfo, Prediction, Vocab
+from crnn_ocr.recognize.base import TextRecognizer
+from crnn_ocr.text.vocab import CharInfo, Prediction, Vocab
 
 SANS = str(BUNDLED_FONTS / "DejaVuSans.ttf")
 MONO = str(BUNDLED_FONTS / "DejaVuSansMono.ttf")

@@ -7,7 +7,7 @@ import pytest
 
 from crnn_ocr.config import ModelConfig
 from crnn_ocr.errors import ConfigError
-from crnn_ocr.preprocess import (
+from crnn_ocr.image.preprocess import (
     make_batch,
     normalize,
     output_lengths,
@@ -16,7 +16,7 @@ from crnn_ocr.preprocess import (
     target_width,
     width_groups,
 )
-from crnn_ocr.vocab import Vocab
+from crnn_ocr.text.vocab import Vocab
 
 CFG = ModelConfig(height=32)
 
@@ -175,7 +175,7 @@ def test_model_config_rejects_bad_geometry():
 
 
 def test_to_gray_converts_channels_and_guards_the_dtype():
-    from crnn_ocr.preprocess import to_gray
+    from crnn_ocr.image.preprocess import to_gray
 
     rgb = np.zeros((4, 5, 3), np.uint8)
     rgb[..., 1] = 200
@@ -209,7 +209,7 @@ class AlternatingReader:
 
 @pytest.mark.parametrize(("pattern", "reread"), [("ab", True), ("a__", False), ("a_b_", True), ("a_b__", False)])
 def test_text_packed_into_too_few_frames_is_read_again_wider(pattern, reread):
-    from crnn_ocr.inference import TextRecognizer
+    from crnn_ocr.recognize.base import TextRecognizer
 
     cfg = ModelConfig(height=32, width_stride=4)
     vocab = Vocab("ab")

@@ -81,7 +81,7 @@ NO_TORCH_SCRIPT = textwrap.dedent(
 def test_runtime_and_cli_recognize_run_with_torch_unimportable(exported, tmp_path):
     from PIL import Image
 
-    from crnn_ocr.predictor import Recognizer
+    from crnn_ocr.recognize.torch_backend import TorchRecognizer
 
     ckpt, model = exported
     images = blocky_images(5, seed=1)
@@ -93,7 +93,7 @@ def test_runtime_and_cli_recognize_run_with_torch_unimportable(exported, tmp_pat
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out["torch_modules"] == []
-    reference = Recognizer.from_checkpoint(ckpt, batch_size=2)  # the same batches as in the subprocess
+    reference = TorchRecognizer.from_checkpoint(ckpt, batch_size=2)  # the same batches as in the subprocess
     want = [p.text for p in reference.recognize(png)] + [p.text for p in reference.recognize_arrays(images[1:])]
     assert len(set(want)) > 2
     assert out["texts"] == want
@@ -109,16 +109,16 @@ def test_blocking_torch_really_blocks_it():
 
 
 def test_batching_and_decoders_match_torch(exported):
-    from crnn_ocr.predictor import Recognizer
+    from crnn_ocr.recognize.torch_backend import TorchRecognizer
     from crnn_ocr.runtime import OnnxRecognizer
 
     ckpt, model = exported
     images = blocky_images(11, seed=4)
     # Padding frames reach the backward LSTM, so a reading can depend on its batch: compare equal batching.
     one_by_one = OnnxRecognizer(model, threads=1, batch_size=1).recognize_arrays(images)
-    assert [p.text for p in one_by_one] == [p.text for p in Recognizer.from_checkpoint(ckpt, batch_size=1).recognize_arrays(images)]
+    assert [p.text for p in one_by_one] == [p.text for p in TorchRecognizer.from_checkpoint(ckpt, batch_size=1).recognize_arrays(images)]
     batched = OnnxRecognizer(model, threads=1, batch_size=4).recognize_arrays(images)
-    torch_rec = Recognizer.from_checkpoint(ckpt, batch_size=4)
+    torch_rec = TorchRecognizer.from_checkpoint(ckpt, batch_size=4)
     want = torch_rec.recognize_arrays(images)
     assert len({p.text for p in want}) > 3
     assert [p.text for p in batched] == [p.text for p in want]
@@ -161,7 +161,7 @@ def _onnx_with_metadata(path: Path, metadata: dict[str, str] | None) -> Path:
 def _good_metadata() -> dict[str, str]:
     from crnn_ocr.config import ModelConfig
     from crnn_ocr.runtime import model_metadata
-    from crnn_ocr.vocab import Vocab
+    from crnn_ocr.text.vocab import Vocab
 
     return model_metadata(ModelConfig(), Vocab("abc"))
 

@@ -17,9 +17,9 @@ import torch
 from crnn_ocr.config import DataSource, ModelConfig, TrainConfig
 from crnn_ocr.errors import ConfigError
 from crnn_ocr.models.checkpoint import average_checkpoints, load_checkpoint, load_model
+from crnn_ocr.text.vocab import Vocab
 from crnn_ocr.train.data import Collate, StepSampler, open_training_sources
 from crnn_ocr.train.loop import kept_path, lr_at, train
-from crnn_ocr.vocab import Vocab
 
 REPO = Path(__file__).resolve().parents[1]
 GLIBC = platform.libc_ver()[0] == "glibc"

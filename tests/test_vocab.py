@@ -7,7 +7,7 @@ import unicodedata
 import pytest
 
 from crnn_ocr.errors import OcrError, UnknownCharacterError, VocabError
-from crnn_ocr.vocab import BLANK, DEFAULT_CHARSET, Vocab, required_frames
+from crnn_ocr.text.vocab import BLANK, DEFAULT_CHARSET, Vocab, required_frames
 
 
 def test_blank_is_zero_and_char_i_is_class_i_plus_1():

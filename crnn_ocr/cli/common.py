@@ -42,8 +42,8 @@ DICTIONARY_OPTION = click.option(
 def dictionary_for(vocab, value: str):
     """The Dictionary `--dictionary` names for a model's vocabulary; the default is dropped, not an error, for a
     model that cannot spell its words (a digits-only model, another script)."""
-    from crnn_ocr.dictionary import load_dictionary
     from crnn_ocr.errors import VocabError
+    from crnn_ocr.text.dictionary import load_dictionary
 
     if value.lower() == "none":
         return None

@@ -15,7 +15,7 @@ from crnn_ocr.cli.common import fail, handles_errors
 def _vocab(vocab: str | None, vocab_file: str | None):
     if vocab and vocab_file:
         fail("give --vocab or --vocab-file, not both")
-    from crnn_ocr.vocab import DEFAULT_CHARSET, Vocab
+    from crnn_ocr.text.vocab import DEFAULT_CHARSET, Vocab
 
     if vocab_file:
         return Vocab.from_file(vocab_file)

@@ -121,7 +121,7 @@ def export(verifier, out):
     import numpy as np
 
     from crnn_ocr.dbn.verifier import TextVerifier
-    from crnn_ocr.runtime import OnnxTextVerifier
+    from crnn_ocr.page.verifier import OnnxTextVerifier
 
     out = out or str(Path(verifier).with_suffix(".onnx"))
     if not out.endswith(".onnx"):
@@ -199,8 +199,8 @@ def format_comparison(report: dict) -> str:
 def score(images, verifier):
     """Print the text probability and keep/drop decision of each image (a line or region crop)."""
     from crnn_ocr.dbn.verifier import default_verifier_path
-    from crnn_ocr.imageio import read_image
-    from crnn_ocr.runtime import load_verifier
+    from crnn_ocr.image.io import read_image
+    from crnn_ocr.page.verifier import load_verifier
 
     path = verifier or default_verifier_path()
     if path is None:

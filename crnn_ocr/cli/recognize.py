@@ -23,12 +23,12 @@ def load_recognizer(model: str | None, backend: str, threads: int, batch_size: i
     if backend == "torch":
         import torch
 
-        from crnn_ocr.predictor import Recognizer
+        from crnn_ocr.recognize.torch_backend import TorchRecognizer
 
         if threads:
             torch.set_num_threads(threads)
-        return Recognizer.from_checkpoint(model, batch_size=batch_size)
-    from crnn_ocr.runtime import OnnxRecognizer
+        return TorchRecognizer.from_checkpoint(model, batch_size=batch_size)
+    from crnn_ocr.recognize.onnx import OnnxRecognizer
 
     return OnnxRecognizer(model, threads=threads, batch_size=batch_size)
 
@@ -36,7 +36,7 @@ def load_recognizer(model: str | None, backend: str, threads: int, batch_size: i
 def _read_inputs(images: tuple[str, ...], channels: int):
     """Yield (name, array or None, error) for every input; directories expand, '-' reads stdin."""
     from crnn_ocr.errors import ImageError
-    from crnn_ocr.imageio import find_images, read_image
+    from crnn_ocr.image.io import find_images, read_image
 
     for item in images:
         if item == "-":
@@ -118,7 +118,7 @@ class _LazyVerifier:
 
     def __call__(self, crops):
         if self.verifier is None:
-            from crnn_ocr.runtime import load_verifier
+            from crnn_ocr.page.verifier import load_verifier
 
             self.verifier = load_verifier(self.path, self.threads)
         return self.verifier(crops)

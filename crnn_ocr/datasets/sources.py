@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from crnn_ocr.errors import DatasetError
-from crnn_ocr.imageio import IMAGE_SUFFIXES
+from crnn_ocr.image.io import IMAGE_SUFFIXES
 
 SIZES_KEY = b"crnn_ocr-sizes"
 

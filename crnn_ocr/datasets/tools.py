@@ -19,9 +19,9 @@ from crnn_ocr.datasets.lmdb_writer import LmdbWriter, is_our_lmdb
 from crnn_ocr.datasets.sources import ConcatSource, FileListSource, LmdbSource, Source
 from crnn_ocr.errors import DatasetError, ImageError
 from crnn_ocr.files import atomic_path, check_replaceable, is_labels_list
-from crnn_ocr.imageio import read_image
-from crnn_ocr.preprocess import output_lengths, target_width
-from crnn_ocr.vocab import Vocab, required_frames
+from crnn_ocr.image.io import read_image
+from crnn_ocr.image.preprocess import output_lengths, target_width
+from crnn_ocr.text.vocab import Vocab, required_frames
 
 MAX_EXAMPLES = 5
 

@@ -381,7 +381,7 @@ def make_patches(n_text: int, n_clutter: int, seed: int = 0, real_folders: Seque
     that margin, for scoring whole crops.
     """
     from crnn_ocr.datasets.synth import SynthGenerator, discover_fonts
-    from crnn_ocr.imageio import read_image
+    from crnn_ocr.image.io import read_image
 
     rng = random.Random(seed)
     nprng = np.random.default_rng(seed)
@@ -422,7 +422,7 @@ def make_patches(n_text: int, n_clutter: int, seed: int = 0, real_folders: Seque
 
 def pad_crop(crop: np.ndarray, pad: float) -> np.ndarray:
     """A gray crop with `pad` crop heights of margin in its border colour (as the page pipeline cuts lines)."""
-    from crnn_ocr.preprocess import to_gray
+    from crnn_ocr.image.preprocess import to_gray
 
     g = to_gray(crop, clip=True)
     m = int(round(pad * g.shape[0]))

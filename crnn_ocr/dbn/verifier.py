@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from crnn_ocr.errors import CheckpointError, ConfigError
-from crnn_ocr.preprocess import (  # noqa: F401  - the patch functions are re-exported: crnn_ocr.dbn's API
+from crnn_ocr.page.verifier import (  # noqa: F401  - the patch functions are re-exported: crnn_ocr.dbn's API
     MAX_WINDOWS,
     MIN_WINDOW_INK,
     PATCH_HEIGHT,
@@ -134,7 +134,7 @@ class TextVerifier:
         import torch
 
         from crnn_ocr.files import atomic_path
-        from crnn_ocr.runtime import VERIFIER_INPUT, VERIFIER_OUTPUT, verifier_metadata
+        from crnn_ocr.page.verifier import VERIFIER_INPUT, VERIFIER_OUTPUT, verifier_metadata
 
         class TextProbability(torch.nn.Module):
             def __init__(self, model):

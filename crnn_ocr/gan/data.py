@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from crnn_ocr.config import ModelConfig
 from crnn_ocr.errors import DatasetError, ImageError
 from crnn_ocr.gan.models import to_unit
-from crnn_ocr.imageio import read_image
-from crnn_ocr.preprocess import resize_to_height
-from crnn_ocr.vocab import Vocab
+from crnn_ocr.image.io import read_image
+from crnn_ocr.image.preprocess import resize_to_height
+from crnn_ocr.text.vocab import Vocab
 
 BATCH_MULTIPLE = 8  # the discriminator's stride; also even for the generator
 

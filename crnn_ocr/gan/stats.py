@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from crnn_ocr.metrics import levenshtein
+from crnn_ocr.text.metrics import levenshtein
 
 STATISTICS = ("mean", "contrast", "sharpness", "noise")
 
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     from crnn_ocr.datasets.sources import open_source, open_sources
     from crnn_ocr.gan.data import RenderPool
     from crnn_ocr.gan.refine import load_refiner
-    from crnn_ocr.imageio import read_image
+    from crnn_ocr.image.io import read_image
 
     parser = argparse.ArgumentParser(prog="python -m crnn_ocr.gan.stats")
     parser.add_argument("gan")

@@ -33,7 +33,7 @@ from crnn_ocr.config import ModelConfig, build
 from crnn_ocr.errors import CheckpointError, ConfigError
 from crnn_ocr.gan.data import RealPool, RenderPool, pad_batch
 from crnn_ocr.gan.models import GanConfig, Generator, PatchDiscriminator, from_unit, patch_columns
-from crnn_ocr.vocab import Vocab
+from crnn_ocr.text.vocab import Vocab
 
 FORMAT = "crnn_ocr.gan/1"
 LOG_FIELDS = ["step", "d_loss", "g_adv", "ctc", "pixel", "d_real", "d_fake", "seconds"]

@@ -14,7 +14,7 @@ from crnn_ocr.config import ModelConfig
 from crnn_ocr.errors import CheckpointError, ConfigError, VocabError
 from crnn_ocr.files import atomic_path
 from crnn_ocr.models.registry import create_model
-from crnn_ocr.vocab import Vocab
+from crnn_ocr.text.vocab import Vocab
 
 FORMAT = "crnn_ocr.checkpoint/1"
 

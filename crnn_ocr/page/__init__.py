@@ -1,7 +1,7 @@
 """Whole images: find the text lines of pages, receipts and screenshots, and read them in order.
 
 Line finding (`find_lines`, `is_single_line`) is numpy + OpenCV only, so the torch-free ONNX runtime can use
-it; `read_page` works with any `crnn_ocr.inference.TextRecognizer`.
+it; `read_page` works with any `crnn_ocr.recognize.base.TextRecognizer`.
 
 >>> # from crnn_ocr.page import read_page
 >>> # print(read_page(recognizer, "receipt.jpg").to_text())

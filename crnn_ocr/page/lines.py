@@ -37,7 +37,7 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from crnn_ocr.preprocess import to_gray
+from crnn_ocr.image.preprocess import to_gray
 
 # Sauvola's k. The textbook 0.2 breaks faint thermal and dot-matrix receipt print into specks; 0.05-0.1 was best on
 # pseudo-pages stacked from sroie_train crops, and the contrast floor keeps flat backgrounds clean.

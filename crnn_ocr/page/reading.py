@@ -1,10 +1,10 @@
 """Reading whole images: lines found by `find_lines`, each read by a CRNN, long ones in overlapping chunks.
 
-`read_page(recognizer, image)` works with any `crnn_ocr.inference.TextRecognizer` (torch or ONNX); nothing
+`read_page(recognizer, image)` works with any `crnn_ocr.recognize.base.TextRecognizer` (torch or ONNX); nothing
 here imports torch.
 
->>> # from crnn_ocr.predictor import Recognizer
->>> # page = read_page(Recognizer.from_checkpoint("weights/crnn_default.pt"), "receipt.jpg")
+>>> # from crnn_ocr.recognize.torch_backend import TorchRecognizer
+>>> # page = read_page(TorchRecognizer.from_checkpoint("weights/crnn_default.pt"), "receipt.jpg")
 >>> # print(page.to_text()); page.to_json(); page.to_tsv(); page.to_hocr()
 """
 
@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from crnn_ocr.imageio import ImageInput, read_image
+from crnn_ocr.image.io import ImageInput, read_image
+from crnn_ocr.image.preprocess import to_gray
 from crnn_ocr.page.lines import LineBox, TextFilter, apply_filter, crop_line, find_lines, is_single_line
-from crnn_ocr.preprocess import to_gray
-from crnn_ocr.vocab import CharInfo, Prediction
+from crnn_ocr.text.vocab import CharInfo, Prediction
 
 LAYOUTS = ("auto", "page", "line", "word")
 OUTPUT_FORMATS = ("text", "json", "tsv", "hocr")
@@ -528,7 +528,7 @@ def read_page(
     """Read all the text of an image: find its lines (unless it is one already) and read them in order.
 
     Args:
-        recognizer: a `crnn_ocr.inference.TextRecognizer` (torch `Recognizer` or ONNX `OnnxRecognizer`).
+        recognizer: a `crnn_ocr.recognize.base.TextRecognizer` (torch `TorchRecognizer` or ONNX `OnnxRecognizer`).
         image: path, bytes, PIL image or uint8 array; an empty array gives an empty result.
         layout: "page" finds lines; "line" reads the whole image as one line (in chunks when long); "word"
             reads it in one piece; "auto" picks "line" when `is_single_line` says so, else "page".

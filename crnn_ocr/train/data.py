@@ -18,9 +18,9 @@ from crnn_ocr.config import DataSource, ModelConfig
 from crnn_ocr.datasets.augment import augment, random_width_scale
 from crnn_ocr.datasets.sources import Source, open_source
 from crnn_ocr.errors import DatasetError, ImageError
-from crnn_ocr.imageio import read_image
-from crnn_ocr.preprocess import make_batch, output_lengths, resize_to_height
-from crnn_ocr.vocab import Vocab, required_frames
+from crnn_ocr.image.io import read_image
+from crnn_ocr.image.preprocess import make_batch, output_lengths, resize_to_height
+from crnn_ocr.text.vocab import Vocab, required_frames
 
 SYNTH = "synth"
 SYNTH_VIRTUAL_SIZE = 10_000_000

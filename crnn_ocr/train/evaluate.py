@@ -6,9 +6,9 @@ from pathlib import Path
 
 from crnn_ocr.datasets.sources import Source
 from crnn_ocr.errors import ConfigError, DatasetError, ImageError
-from crnn_ocr.imageio import read_image
-from crnn_ocr.inference import TextRecognizer
-from crnn_ocr.metrics import PROTOCOLS, TextScores
+from crnn_ocr.image.io import read_image
+from crnn_ocr.recognize.base import TextRecognizer
+from crnn_ocr.text.metrics import PROTOCOLS, TextScores
 
 SCENE_SETS = ("iiit5k", "svt", "ic13", "ic15", "cute", "totaltext")
 

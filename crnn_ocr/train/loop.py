@@ -19,12 +19,12 @@ from torch import nn
 from crnn_ocr.config import TrainConfig
 from crnn_ocr.datasets.sources import open_source
 from crnn_ocr.errors import CheckpointError, ConfigError
-from crnn_ocr.inference import TextRecognizer
 from crnn_ocr.models import create_model
 from crnn_ocr.models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint, unwrap
+from crnn_ocr.recognize.base import TextRecognizer
+from crnn_ocr.text.vocab import DEFAULT_CHARSET, Vocab
 from crnn_ocr.train.data import SYNTH, Collate, StepSampler, TrainDataset, open_training_sources
 from crnn_ocr.train.evaluate import dataset_name, evaluate_source
-from crnn_ocr.vocab import DEFAULT_CHARSET, Vocab
 
 LOG_FIELDS = ["step", "lr", "loss", "images_per_s", "skipped_too_long", "skipped_corrupt", "val_accuracy",
               "val_cer", "elapsed_s"]

@@ -5,10 +5,10 @@ import sys
 from pathlib import Path
 
 from crnn_ocr.datasets.sources import FileListSource
-from crnn_ocr.predictor import Recognizer
+from crnn_ocr.recognize.torch_backend import TorchRecognizer
 from crnn_ocr.train.evaluate import evaluate_source
 
-rec = Recognizer.from_checkpoint(sys.argv[1], batch_size=64)
+rec = TorchRecognizer.from_checkpoint(sys.argv[1], batch_size=64)
 for dense in (None, rec.dense_chars_per_frame):
     rec.dense_chars_per_frame = dense
     accs = [evaluate_source(rec, FileListSource.from_tsv(Path(f"data/recipes/{n}.tsv")), name=n)["accuracy"]

@@ -15,7 +15,7 @@ from crnn_ocr.datasets.lmdb_writer import LmdbWriter
 from crnn_ocr.datasets.synth.fonts import FontInfo, discover_fonts
 from crnn_ocr.datasets.synth.render import Renderer, encode_image
 from crnn_ocr.datasets.synth.text import TextSampler
-from crnn_ocr.vocab import DEFAULT_CHARSET
+from crnn_ocr.text.vocab import DEFAULT_CHARSET
 
 logging.getLogger("fontTools").setLevel(logging.ERROR)
 
@@ -89,7 +89,7 @@ def synthesize(out: str | Path, count: int, seed: int = 0, workers: int = 0, fon
     """
     from tqdm import tqdm
 
-    from crnn_ocr.imageio import read_image
+    from crnn_ocr.image.io import read_image
 
     fonts = discover_fonts(font_dirs)
     written = 0

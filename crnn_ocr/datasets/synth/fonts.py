@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crnn_ocr.errors import DatasetError
-from crnn_ocr.vocab import DEFAULT_CHARSET
+from crnn_ocr.text.vocab import DEFAULT_CHARSET
 
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
 SYSTEM_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.fonts", "~/.local/share/fonts",

@@ -8,7 +8,7 @@ import string
 from functools import cache
 
 from crnn_ocr.defaults import word_list as shipped_word_list
-from crnn_ocr.vocab import DEFAULT_CHARSET
+from crnn_ocr.text.vocab import DEFAULT_CHARSET
 
 LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "nl")
 CURRENCIES = "$€£¥"

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from crnn_ocr.errors import UnknownCharacterError, VocabError
-from crnn_ocr.metrics import levenshtein
+from crnn_ocr.text.metrics import levenshtein
 
 BLANK = 0
 
@@ -440,7 +440,7 @@ class Decoder:
         method: "greedy" or "beam".
         beam_width: for "beam".
         lexicon: if given, lexicon-constrained decoding replaces `method`.
-        dictionary: if given (a `crnn_ocr.dictionary.Dictionary`), misread words of the reading are corrected.
+        dictionary: if given (a `crnn_ocr.text.dictionary.Dictionary`), misread words of the reading are corrected.
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""The torch inference path: `Recognizer.from_checkpoint(path).recognize(images)`."""
+"""The torch inference path: `TorchRecognizer.from_checkpoint(path).recognize(images)`."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from crnn_ocr.inference import TextRecognizer
 from crnn_ocr.models.checkpoint import load_model
+from crnn_ocr.recognize.base import TextRecognizer
 
 
-class Recognizer(TextRecognizer):
+class TorchRecognizer(TextRecognizer):
     """CRNN recognizer running on torch (CPU or CUDA).
 
-    >>> # rec = Recognizer.from_checkpoint("model.pt"); print(rec.recognize("word.png")[0].text)
+    >>> # rec = TorchRecognizer.from_checkpoint("model.pt"); print(rec.recognize("word.png")[0].text)
     """
 
     def __init__(self, model: torch.nn.Module, cfg, vocab, device: str = "cpu", batch_size: int = 32):
@@ -23,7 +23,7 @@ class Recognizer(TextRecognizer):
         super().__init__(self._forward, cfg, vocab, batch_size)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "cpu", batch_size: int = 32) -> Recognizer:
+    def from_checkpoint(cls, path: str | Path, device: str = "cpu", batch_size: int = 32) -> TorchRecognizer:
         model, cfg, vocab = load_model(path)
         return cls(model, cfg, vocab, device, batch_size)
 

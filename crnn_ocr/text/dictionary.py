@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from crnn_ocr.errors import UnknownCharacterError, VocabError
-from crnn_ocr.vocab import (
+from crnn_ocr.text.vocab import (
     CharInfo,
     Prediction,
     Vocab,
@@ -49,7 +49,7 @@ class Dictionary:
         min_letters: shorter runs are never corrected.
         comma_prior: log-likelihood (nats) a comma gets over a full stop before a lower-case word; 0: never.
 
-    >>> from crnn_ocr.vocab import greedy_decode
+    >>> from crnn_ocr.text.vocab import greedy_decode
     >>> v = Vocab("ehlo")
     >>> probs = np.full((6, 5), 0.01)
     >>> for t, c in enumerate("hell"): probs[t, v.index(c)] = 0.96

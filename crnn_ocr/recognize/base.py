@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from crnn_ocr.config import ModelConfig
-from crnn_ocr.dictionary import Dictionary, load_dictionary
-from crnn_ocr.imageio import ImageInput, read_image
-from crnn_ocr.preprocess import bucket_groups, make_batch, output_lengths, resize_to_height, stretch
-from crnn_ocr.vocab import Decoder, LexiconDecoder, Prediction, Vocab
+from crnn_ocr.image.io import ImageInput, read_image
+from crnn_ocr.image.preprocess import bucket_groups, make_batch, output_lengths, resize_to_height, stretch
+from crnn_ocr.text.dictionary import Dictionary, load_dictionary
+from crnn_ocr.text.vocab import Decoder, LexiconDecoder, Prediction, Vocab
 
 ForwardFn = Callable[[np.ndarray], np.ndarray]
 # Chosen on validation crops and document renders (README, "Read text"): 2.5 frames per character or fewer
@@ -54,14 +54,14 @@ class TextRecognizer:
     def recognize(self, images: ImageInput | Sequence[ImageInput]) -> list[Prediction]:
         """Read the text of each image (path, bytes, PIL image or uint8 array); one Prediction per image.
 
-        >>> # rec = Recognizer.from_checkpoint("weights/crnn_default.pt"); rec.recognize(["word.png"])[0].text
+        >>> # rec = TorchRecognizer.from_checkpoint("weights/crnn_default.pt"); rec.recognize(["word.png"])[0].text
         """
         if not isinstance(images, (list, tuple)):
             images = [images]
         return self.recognize_arrays([self.read(im) for im in images])
 
     def recognize_arrays(self, arrays: Sequence[np.ndarray]) -> list[Prediction]:
-        """Like `recognize`, for images already read by `crnn_ocr.imageio.read_image`.
+        """Like `recognize`, for images already read by `crnn_ocr.image.io.read_image`.
 
         A reading that packs more than `dense_chars_per_frame` characters into each output frame (small, tight
         print: thin letters and double letters get lost between frames) is read again from the image stretched

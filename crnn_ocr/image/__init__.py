@@ -1,0 +1,1 @@
+"""Images: reading any image safely, and the preprocessing every recogniser uses (numpy + OpenCV)."""

@@ -1,0 +1,1 @@
+"""Text: the vocabulary and CTC decoders, the dictionary correction, accuracy and CER (numpy only)."""
