@@ -22,7 +22,7 @@ t gan train
   --real data/recipes/train_svt.tsv --recognizer weights/crnn_default.pt --synth "$D/plain.lmdb" --synth-count 5000 \
   --steps 1000 --sample-every 250 --checkpoint-every 250 --threads 1 --seed 0 --out "$D/gan.pt" -q
 t gan renders
-[ -d "$D/gan.lmdb" ] || ocr data synth -n 96000 --seed 11 --line-share 0 --workers 1 --gan "$D/gan.pt" -o "$D/gan.lmdb" -q
+[ -d "$D/gan.lmdb" ] || ocr gan refine "$D/plain.lmdb" --model "$D/gan.pt" --out "$D/gan.lmdb" -q
 suffix=$([ "$SEED" = 0 ] && echo "" || echo "_s$SEED")
 for arm in $ARMS; do
   t "train $arm (seed $SEED)"

@@ -55,19 +55,10 @@ class ModelConfig:
 
 @dataclass
 class DataSource:
-    """One training data source: a path (LMDB, folder with labels.tsv, .gt.txt pairs) or "synth", and its share.
-
-    `gan`: whether its samples may pass through the training run's GAN refiner (TrainConfig.gan); None means
-    only for on-the-fly renders ("synth"). Mark LMDBs of renders `gan = true`; never real crops.
-    """
+    """One training data source: a path (LMDB, folder with labels.tsv, .gt.txt pairs) or "synth", and its share."""
 
     path: str
     ratio: float = 1.0
-    gan: bool | None = None
-
-    @property
-    def takes_gan(self) -> bool:
-        return self.gan if self.gan is not None else self.path == "synth"
 
     def __post_init__(self) -> None:
         _check(bool(self.path), "data source needs a path")
@@ -106,8 +97,6 @@ class TrainConfig:
     workers: int = -1
     threads: int = 0
     augment: float = 0.5
-    gan: str = ""
-    gan_prob: float = 0.5
     bucket_chunks: int = 8
     max_label_length: int = 0
     log_every: int = 50
@@ -130,9 +119,6 @@ class TrainConfig:
         _check(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), "device must be auto, cpu or cuda")
         _check(self.precision in ("auto", "fp32", "bf16", "fp16"), "precision must be auto, fp32, bf16 or fp16")
         _check(0 <= self.augment <= 1, "augment must be a probability in [0, 1]")
-        _check(0 <= self.gan_prob <= 1, "gan_prob must be a probability in [0, 1]")
-        _check(not self.gan or any(s.takes_gan for s in self.train),
-               "gan is set but no training source takes it: use 'synth' or mark a source of renders gan = true")
         _check(self.bucket_chunks >= 1, "bucket_chunks must be >= 1")
         _check(self.vocab is None or self.vocab_file is None, "give vocab or vocab_file, not both")
 
@@ -154,8 +140,6 @@ class TrainConfig:
                 src["path"] = _resolve(base, src["path"])
         if "val" in data:
             data["val"] = [_resolve(base, p) for p in data["val"]]
-        if data.get("gan"):
-            data["gan"] = _resolve(base, data["gan"])
         return cls.from_dict(data)
 
 

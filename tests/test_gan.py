@@ -350,13 +350,15 @@ def test_cli_train_sample_and_synth(tmp_path, renders, real_crops):
     assert read_image(grid, channels=3).shape[0] > 3 * 32
 
     plain, refined = tmp_path / "plain.lmdb", tmp_path / "refined.lmdb"
-    for target, extra in ((plain, []), (refined, ["--gan", str(out)])):
-        result = runner.invoke(main, ["data", "synth", "-n", "4", "-o", str(target), "--workers", "1", "--fonts",
-                                      str(BUNDLED_FONTS), "-q", *extra])
-        assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["data", "synth", "-n", "4", "-o", str(plain), "--workers", "1", "--fonts",
+                                  str(BUNDLED_FONTS), "-q"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["gan", "refine", str(plain), "--model", str(out), "--out", str(refined), "-q"])
+    assert result.exit_code == 0 and "wrote 4 refined samples" in result.output, result.output
     a, b = open_source(plain), open_source(refined)
     assert a.labels() == b.labels()
     assert [read_image(a.image_bytes(i)).shape for i in range(4)] == [read_image(b.image_bytes(i)).shape for i in range(4)]
+    assert any(not np.array_equal(read_image(a.image_bytes(i)), read_image(b.image_bytes(i))) for i in range(4))
 
     bad = runner.invoke(main, ["gan", "train", "--real", str(real), "--out", str(tmp_path / "x.pt"), "--steps", "1",
                                "--recognizer", str(out)])
@@ -380,9 +382,10 @@ def test_train_dataset_refines_only_the_flagged_sources(tmp_path, trained_gan, r
     from crnn_ocr.config import DataSource
     from crnn_ocr.train.data import TrainDataset, open_training_sources
 
-    specs = [DataSource(str(write_folder(tmp_path / "renders", renders)), gan=True),
+    specs = [DataSource(str(write_folder(tmp_path / "renders", renders))),
              DataSource(str(write_folder(tmp_path / "real", renders)))]
-    assert [s.takes_gan for s in specs] == [True, False] and DataSource("synth").takes_gan
+    hook = make_sample_filter(trained_gan, probability=1.0, sources=[specs[0].path])
+    assert [hook.applies_to(s) for s in specs] == [True, False] and make_sample_filter(trained_gan).applies_to(DataSource("synth"))
     entries, _ = open_training_sources(specs, VOCAB)
     cfg = ModelConfig(height=32)
     seen = []
@@ -393,7 +396,7 @@ def test_train_dataset_refines_only_the_flagged_sources(tmp_path, trained_gan, r
         return always(image, rng)
 
     plain = TrainDataset(entries, cfg, VOCAB, augment_prob=0.0)
-    refined = TrainDataset(entries, cfg, VOCAB, 0.0, recording, [s.takes_gan for s in specs])
+    refined = TrainDataset(entries, cfg, VOCAB, 0.0, recording, [hook.applies_to(s) for s in specs])
     for i in range(3):
         (a, ids_a), (b, ids_b) = plain[(0, i, 11)], refined[(0, i, 11)]
         assert a.shape == b.shape and ids_a == ids_b and not np.array_equal(a, b)
@@ -404,46 +407,37 @@ def test_train_dataset_refines_only_the_flagged_sources(tmp_path, trained_gan, r
     assert np.array_equal(again[(0, 1, 11)][0], refined[(0, 1, 11)][0])  # a function of the sample's seed
 
 
-def test_cli_train_applies_the_gan_on_the_fly(tmp_path, trained_gan, renders):
-    import json
+def test_training_applies_the_gan_through_the_sample_filter_hook(tmp_path, trained_gan, renders):
+    from crnn_ocr.config import TrainConfig
+    from crnn_ocr.errors import ConfigError
+    from crnn_ocr.train import train
+
+    data = write_folder(tmp_path / "renders", renders)
+
+    def config(out: str) -> TrainConfig:
+        return TrainConfig(train=[{"path": str(data)}], vocab=VOCAB.chars, steps=2, batch_size=4, val_every=100,
+                           model={"height": 32}, workers=0, threads=1, out=str(tmp_path / out))
+
+    hook = make_sample_filter(trained_gan, probability=1.0, sources=[str(data)])
+    result = train(config("run"), progress=False, sample_filter=hook)
+    assert result.step == 2
+    assert result.report["sample_filter"] == {"generator": str(trained_gan), "probability": 1.0, "sources": [str(data)]}
+    with pytest.raises(ConfigError, match="not one of the training sources"):
+        train(config("r2"), progress=False, sample_filter=make_sample_filter(trained_gan, sources=[str(tmp_path / "elsewhere")]))
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"format": "other"}, foreign)
+    with pytest.raises(CheckpointError):
+        make_sample_filter(foreign, sources=[str(data)])
+
+
+def test_core_training_config_and_flags_know_nothing_of_the_gan():
+    from dataclasses import fields
 
     from click.testing import CliRunner
 
     from crnn_ocr.cli import main
+    from crnn_ocr.config import DataSource, TrainConfig
 
-    data = write_folder(tmp_path / "renders", renders)
-    runner = CliRunner()
-    base = ["train", "--train", str(data), "--vocab", VOCAB.chars, "--steps", "2", "--batch-size", "4",
-            "--val-every", "100", "--height", "32", "--workers", "0", "--threads", "1", "-q"]
-    result = runner.invoke(main, [*base, "--out", str(tmp_path / "run"), "--gan", str(trained_gan), "--gan-prob", "1",
-                                  "--gan-source", str(data)])
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.output.strip().splitlines()[-1])
-    assert report["step"] == 2
-    assert report["data"]["gan"] == {"generator": str(trained_gan), "probability": 1.0, "sources": [str(data)]}
-
-    no_source = runner.invoke(main, [*base, "--out", str(tmp_path / "r2"), "--gan", str(trained_gan)])
-    assert no_source.exit_code == 1 and "no training source takes it" in no_source.output
-    unknown = runner.invoke(main, [*base, "--out", str(tmp_path / "r3"), "--gan", str(trained_gan),
-                                   "--gan-source", str(tmp_path / "elsewhere")])
-    assert unknown.exit_code == 1 and "not one of the training sources" in unknown.output
-    foreign = tmp_path / "foreign.pt"
-    torch.save({"format": "other"}, foreign)
-    broken = runner.invoke(main, [*base, "--out", str(tmp_path / "r4"), "--gan", str(foreign), "--gan-source", str(data)])
-    assert broken.exit_code == 1 and "Traceback" not in broken.output
-
-
-def test_config_file_names_the_gan_and_the_sources_it_refines(tmp_path):
-    from crnn_ocr.config import TrainConfig
-    from crnn_ocr.errors import ConfigError
-
-    (tmp_path / "g.pt").write_bytes(b"")
-    (tmp_path / "run.toml").write_text('gan = "g.pt"\ngan_prob = 0.3\n[[train]]\npath = "renders.lmdb"\ngan = true\n'
-                                       '[[train]]\npath = "real"\nratio = 0.5\n')
-    cfg = TrainConfig.from_file(tmp_path / "run.toml")
-    assert Path(cfg.gan) == tmp_path / "g.pt" and cfg.gan_prob == 0.3
-    assert [s.takes_gan for s in cfg.train] == [True, False]
-    with pytest.raises(ConfigError, match="no training source takes it"):
-        TrainConfig(train=[{"path": "real"}], gan="g.pt")
-    with pytest.raises(ConfigError, match="gan_prob"):
-        TrainConfig(train=[{"path": "synth"}], gan="g.pt", gan_prob=2.0)
+    assert not [f.name for cls in (TrainConfig, DataSource) for f in fields(cls) if "gan" in f.name]
+    for command in (["train", "--help"], ["data", "synth", "--help"]):
+        assert "gan" not in CliRunner().invoke(main, command).output.lower()

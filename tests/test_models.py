@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import zipfile
@@ -14,7 +15,7 @@ from torch import nn
 from crnn_ocr.config import ModelConfig
 from crnn_ocr.errors import ArchitectureError, CheckpointError, OcrError
 from crnn_ocr.image.preprocess import make_batch, output_lengths
-from crnn_ocr.models import available, create_model, register
+from crnn_ocr.models import RecognitionModel, available, create_model, register
 from crnn_ocr.models import registry as registry_module
 from crnn_ocr.models.checkpoint import (
     FORMAT,
@@ -164,18 +165,26 @@ def test_duplicate_architecture_raises():
     assert registry_module._REGISTRY["crnn_s"].__name__ != "<lambda>"  # the original is kept
 
 
-def test_register_new_architecture():
+class Tiny(RecognitionModel):
+    """The registration example: one strided conv over the full height, a linear head."""
+
+    time_stride = 4
+
+    def __init__(self, cfg, num_classes):
+        super().__init__(cfg, num_classes)
+        self.features = nn.Conv2d(cfg.channels, 16, (cfg.height, 4), stride=(1, 4))
+        self.head = nn.Linear(16, num_classes)
+
+    def forward(self, x):
+        return self.head(self.features(x).squeeze(2).permute(0, 2, 1))  # (B, 16, 1, T) -> (B, T, 16) -> (B, T, K)
+
+
+def test_register_new_architecture_and_train_it(rendered_lmdb, tmp_path):
+    from crnn_ocr.config import TrainConfig
+    from crnn_ocr.train import train
+
     name = "test_only_tiny_arch"
     assert name not in available()
-
-    class Tiny(nn.Module):
-        def __init__(self, cfg, n):
-            super().__init__()
-            self.head = nn.Conv2d(cfg.channels, n, (cfg.height, 4), stride=(1, 4))
-
-        def forward(self, x):
-            return self.head(x).squeeze(2).permute(0, 2, 1)  # (B, K, 1, T) -> (B, T, K)
-
     try:
         register(name)(Tiny)
         assert name in available()
@@ -183,9 +192,30 @@ def test_register_new_architecture():
         assert model(torch.zeros(1, 1, 32, 40)).shape == (1, 10, 7)
         with pytest.raises(ArchitectureError):
             register(name)(Tiny)
+        cfg = TrainConfig(train=[{"path": str(rendered_lmdb)}], model={"arch": name}, steps=2, batch_size=8,
+                          val_every=100, workers=0, threads=1, out=str(tmp_path / "run"))
+        result = train(cfg, progress=False)
+        assert result.step == 2
+        trained, _, vocab = load_model(tmp_path / "run" / "last.pt")
+        assert isinstance(trained, Tiny)
+        tuned = train(dataclasses.replace(cfg, out=str(tmp_path / "tune"), init=str(tmp_path / "run" / "last.pt"),
+                                          vocab=vocab.chars + "Ω", freeze_cnn=True), progress=False)
+        assert tuned.report["init"] == {"from": str(tmp_path / "run" / "last.pt"), "shared_chars": len(vocab), "new_chars": 1}
+        after, _, _ = load_model(tmp_path / "tune" / "last.pt")
+        assert torch.equal(after.features.weight, trained.features.weight)  # the backbone stayed frozen
     finally:
         registry_module._REGISTRY.pop(name, None)
     assert name not in available()
+
+
+def test_a_factory_must_build_a_recognition_model():
+    name = "test_only_plain_module"
+    try:
+        register(name)(lambda cfg, n: nn.Linear(3, n))
+        with pytest.raises(ArchitectureError, match="RecognitionModel"):
+            create_model(ModelConfig(arch=name), 7)
+    finally:
+        registry_module._REGISTRY.pop(name, None)
 
 
 # ---------------------------------------------------------------- checkpoints

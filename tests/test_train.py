@@ -93,7 +93,8 @@ def test_sigterm_stops_after_the_step_saves_and_resumes_exactly(rendered_lmdb, t
 
     def lr_sending_sigterm(step, cfg):
         if step == 5:
-            os.kill(os.getpid(), signal.SIGTERM)  # arrives in the middle of step 6
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives in the middle of step 6...
+            os.kill(os.getpid(), signal.SIGTERM)  # ...twice: the second must not cut the step short
         return lr_at(step, cfg)
 
     monkeypatch.setattr(loop, "lr_at", lr_sending_sigterm)
@@ -108,6 +109,43 @@ def test_sigterm_stops_after_the_step_saves_and_resumes_exactly(rendered_lmdb, t
     a = load_checkpoint(tmp_path / "a" / "last.pt")["state_dict"]
     b = load_checkpoint(tmp_path / "b" / "last.pt")["state_dict"]
     assert all(torch.equal(a[name], b[name]) for name in a)
+
+
+def test_resume_checks_the_model_settings_and_reports_changed_ones(rendered_lmdb, tmp_path):
+    first = tiny_config(rendered_lmdb, tmp_path / "run")
+    train(first, progress=False, stop_after=4)
+    other_arch = tiny_config(rendered_lmdb, tmp_path / "run", model=ModelConfig(arch="crnn_m", hidden=32))
+    with pytest.raises(ConfigError, match="other model settings.*crnn_m"):
+        train(other_arch, progress=False)
+    messages = []
+    train(tiny_config(rendered_lmdb, tmp_path / "run", lr=1e-3), progress=False, log=messages.append)
+    assert any(m.startswith("warning: resuming with changed lr (0.002 -> 0.001)") for m in messages)
+
+
+def test_resume_after_a_kill_never_repeats_a_log_step_and_drops_stale_temporaries(rendered_lmdb, tmp_path):
+    cfg = tiny_config(rendered_lmdb, tmp_path / "run", val_every=100)
+    train(cfg, progress=False, stop_after=4)  # last.pt at step 4
+    with open(tmp_path / "run" / "log.csv", "a") as f:  # what a process killed at step 6 had logged past it
+        f.write("6,0.001,9.9,1.0,0,0,,,1\n")
+    stale = tmp_path / "run" / "last.pt.k3j2.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    train(cfg, progress=False)
+    steps = [int(r["step"]) for r in read_log(tmp_path / "run")]
+    assert steps == sorted(set(steps)) and steps[-1] == 12 and "9.9" not in {r["loss"] for r in read_log(tmp_path / "run")}
+    assert not stale.exists()
+
+
+def test_training_on_unusable_data_fails_and_writes_no_model(tmp_path):
+    from crnn_ocr.datasets.lmdb_writer import LmdbWriter
+    from crnn_ocr.errors import DatasetError
+
+    garbage = tmp_path / "garbage.lmdb"
+    with LmdbWriter(garbage) as writer:
+        for i in range(16):
+            writer.add(b"not an image at all %d" % i, "word", (40, 20))
+    with pytest.raises(DatasetError, match="no usable training sample in steps 1-4: 32 unreadable images"):
+        train(tiny_config(garbage, tmp_path / "run", steps=4, val_every=100), progress=False)
+    assert not (tmp_path / "run" / "best.pt").exists()
 
 
 def test_finetune_with_new_vocabulary(rendered_lmdb, tmp_path):

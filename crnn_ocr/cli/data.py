@@ -55,22 +55,15 @@ def _show_chars(chars: str) -> str:
               help="mixed: scene, sign, receipt and screen looks; document: lines of running text as ink on paper "
                    "(scans, copies).")
 @click.option("--color", is_flag=True, help="Store RGB images (default gray).")
-@click.option("--gan", "gan_model", type=click.Path(dir_okay=False, exists=True), help="Refine renders with this GAN.")
 @click.option("--overwrite", is_flag=True)
 @click.option("--quiet", "-q", is_flag=True)
 @handles_errors
-def synth(count, out, seed, workers, font_dirs, line_share, max_height, style, color, gan_model, overwrite, quiet):
+def synth(count, out, seed, workers, font_dirs, line_share, max_height, style, color, overwrite, quiet):
     """Render COUNT labelled text images into an LMDB at OUT."""
     from crnn_ocr.datasets.synth import synthesize
 
-    image_filter = None
-    if gan_model:
-        from crnn_ocr.gan import load_refiner
-
-        image_filter = load_refiner(gan_model)
     n = synthesize(out, count, seed=seed, workers=workers, font_dirs=list(font_dirs) or None, overwrite=overwrite,
-                   progress=not quiet, image_filter=image_filter, line_share=line_share, max_height=max_height,
-                   color=color, style=style)
+                   progress=not quiet, line_share=line_share, max_height=max_height, color=color, style=style)
     click.echo(f"wrote {n} samples to {out}")
 
 

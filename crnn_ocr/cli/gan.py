@@ -116,3 +116,21 @@ def sample_cmd(model, out, real, synth, font_dirs, count, scale, seed):
     rows = grid_rows(gen, renders, pool, count, seed, "cpu")
     save_grid(rows, out, header=("render", "generated", "real"), scale=scale)
     click.echo(f"wrote {out}: {len(rows)} rows of render / generated / real")
+
+
+@gan.command("refine")
+@click.argument("source", type=click.Path(exists=True))
+@click.option("--model", "-m", required=True, type=click.Path(dir_okay=False, exists=True), help="GAN checkpoint.")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="The LMDB to write.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it is an LMDB crnn_ocr wrote.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@handles_errors
+def refine_cmd(source, model, out, seed, overwrite, quiet):
+    """Pass the renders of SOURCE (any dataset, e.g. from `ocr data synth`) through the generator into an LMDB."""
+    from crnn_ocr.datasets.sources import open_source
+    from crnn_ocr.gan import load_refiner, refine_dataset
+
+    n = refine_dataset(open_source(source), out, load_refiner(model, seed=seed), overwrite, progress=not quiet)
+    click.echo(f"wrote {n} refined samples to {out}")
+

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
@@ -47,18 +46,13 @@ def _split_source(spec: str):
 @click.option("--vocab", help="Characters of the vocabulary, or 'default' (Latin); default: from the data.")
 @click.option("--vocab-file", type=click.Path(dir_okay=False))
 @click.option("--seed", type=int)
-@click.option("--gan", "gan", type=click.Path(dir_okay=False, exists=True),
-              help="GAN checkpoint (ocr gan train): pass renders through its generator on the fly.")
-@click.option("--gan-prob", type=click.FloatRange(0, 1), help="Share of render samples the GAN refines (default 0.5).")
-@click.option("--gan-source", "gan_sources", multiple=True,
-              help="A training source of renders (its path) that the GAN may refine; 'synth' always may. Repeatable.")
 @click.option("--stop-after", type=int, help="End this sitting at this step (the schedule still spans --steps).")
 @click.option("--fresh", is_flag=True, help="Start over even if the run folder holds last.pt.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handles_errors
 def train(config_file, train_data, val, out, arch, height, steps, batch_size, lr, schedule, warmup_steps, val_every,
           early_stop, max_minutes, device, precision, workers, threads, allocator, init, freeze_cnn, vocab, vocab_file, seed,
-          gan, gan_prob, gan_sources, stop_after, fresh, quiet):
+          stop_after, fresh, quiet):
     """Train or fine-tune a model; an interrupted run continues when started again with the same --out."""
     from crnn_ocr.config import TrainConfig, load_config_file
 
@@ -82,8 +76,6 @@ def train(config_file, train_data, val, out, arch, height, steps, batch_size, lr
         if model_overrides:
             overrides["model"] = model_overrides
         cfg = TrainConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
-    if gan or gan_prob is not None or gan_sources:
-        cfg = _with_gan(cfg, gan, gan_prob, gan_sources)
     from crnn_ocr.train.loop import train as run_training
 
     allocator_in_use = use_allocator(allocator)
@@ -92,27 +84,6 @@ def train(config_file, train_data, val, out, arch, height, steps, batch_size, lr
     best = result.best if result.best.get("step", -1) >= 0 else None
     click.echo(json.dumps({"out": result.out, "step": result.step, "best": best, "stopped": result.stopped,
                            "allocator": allocator_in_use, "data": result.report}, default=str))
-
-
-def _with_gan(cfg, gan: str | None, gan_prob: float | None, gan_sources: tuple[str, ...]):
-    """The config with the GAN flags applied: sources named by --gan-source marked, then gan/gan_prob set."""
-    import dataclasses
-
-    from crnn_ocr.errors import ConfigError
-
-    train = [dataclasses.replace(s) for s in cfg.train]
-    for name in gan_sources:
-        hits = [s for s in train if s.path == name or (s.path != "synth" and Path(s.path).resolve() == Path(name).resolve())]
-        if not hits:
-            raise ConfigError(f"--gan-source {name}: not one of the training sources ({', '.join(s.path for s in train)})")
-        for s in hits:
-            s.gan = True
-    changes = {"train": train}
-    if gan:
-        changes["gan"] = gan
-    if gan_prob is not None:
-        changes["gan_prob"] = gan_prob
-    return dataclasses.replace(cfg, **changes)
 
 
 @click.command("eval")

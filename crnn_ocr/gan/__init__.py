@@ -8,13 +8,14 @@ The rest of crnn_ocr reaches this package only through plain callables, and only
 
 >>> # from crnn_ocr.gan import load_refiner
 >>> # refine = load_refiner("gan.pt")          # list[uint8 array] -> list[uint8 array], same shapes
->>> # synthesize("out.lmdb", 1000, image_filter=refine)
+>>> # synthesize("out.lmdb", 1000, image_filter=refine)       # or: ocr gan refine renders.lmdb --out real-looking.lmdb
+>>> # train(cfg, sample_filter=make_sample_filter("gan.pt", 0.5, sources=["synth"]))   # on the fly
 """
 
 from __future__ import annotations
 
 from crnn_ocr.gan.models import GanConfig, Generator, PatchDiscriminator
-from crnn_ocr.gan.refine import Refiner, SampleFilter, load_refiner, make_sample_filter
+from crnn_ocr.gan.refine import Refiner, SampleFilter, load_refiner, make_sample_filter, refine_dataset
 from crnn_ocr.gan.train import (
     FORMAT,
     ContentLoss,
@@ -40,6 +41,7 @@ __all__ = [
     "load_generator",
     "load_refiner",
     "make_sample_filter",
+    "refine_dataset",
     "save_gan",
     "train_gan",
 ]

@@ -1,9 +1,10 @@
 """Apply a trained generator to uint8 images of any size: the plain callables the rest of crnn_ocr uses.
 
 * `load_refiner(path)` -> `Refiner`: list of uint8 images -> list of uint8 images of the same shapes
-  (what `ocr data synth --gan` and `synthesize(image_filter=...)` expect).
-* `make_sample_filter(path, probability, seed)` -> `SampleFilter`: (image, rng) -> image, applied with a
-  probability; for on-the-fly use in a training dataset. Picklable; loads the generator lazily per process.
+  (what `ocr gan refine`, `refine_dataset` and `synthesize(image_filter=...)` use).
+* `make_sample_filter(path, probability, seed, sources)` -> `SampleFilter`: (image, rng) -> image, applied with
+  a probability; the hook `crnn_ocr.train.train(cfg, sample_filter=...)` takes for on-the-fly use.
+  Picklable; loads the generator lazily per process.
 
 Each image is brought to the generator's height (aspect ratio kept) and channel count, run through it, and
 resized back to its own size and channel layout.
@@ -20,6 +21,7 @@ import cv2
 import numpy as np
 import torch
 
+from crnn_ocr.errors import ConfigError
 from crnn_ocr.gan.models import Generator, from_unit, to_unit
 
 
@@ -107,10 +109,11 @@ class SampleFilter:
     filter can be handed to data-loader workers.
     """
 
-    def __init__(self, path: str | Path, probability: float = 0.5, seed: int = 0):
+    def __init__(self, path: str | Path, probability: float = 0.5, seed: int = 0, sources: Sequence[str] = ("synth",)):
         if not 0.0 <= probability <= 1.0:
             raise ValueError("probability must be in [0, 1]")
         self.path, self.probability, self.seed = str(path), float(probability), seed
+        self.sources = [str(s) for s in sources]
         self._refiner: Refiner | None = None
         self._rng = np.random.default_rng(seed)
         from crnn_ocr.gan.train import load_gan_checkpoint
@@ -133,7 +136,47 @@ class SampleFilter:
             return image
         return self.refiner().refine_one(image, noise_seed=int(rng.integers(0, 2**62)))
 
+    @staticmethod
+    def _matches(name: str, source) -> bool:
+        if name == source.path:
+            return True
+        return "synth" not in (name, source.path) and Path(name).resolve() == Path(source.path).resolve()
 
-def make_sample_filter(path: str | Path, probability: float = 0.5, seed: int = 0) -> SampleFilter:
-    """A per-sample GAN filter for training datasets (see `SampleFilter`)."""
-    return SampleFilter(path, probability, seed)
+    def applies_to(self, source) -> bool:
+        """Whether the samples of a training source (a `crnn_ocr.config.DataSource`) go through the generator:
+        renders only, named when the filter is made; never real crops."""
+        return any(self._matches(name, source) for name in self.sources)
+
+    def describe(self, sources) -> dict:
+        """What a training run's report says of the filter; a named source the run does not train on is an error."""
+        for name in self.sources:
+            if name != "synth" and not any(self._matches(name, s) for s in sources):
+                raise ConfigError(f"GAN source {name}: not one of the training sources ({', '.join(s.path for s in sources)})")
+        return {"generator": self.path, "probability": self.probability,
+                "sources": [s.path for s in sources if self.applies_to(s)]}
+
+
+def make_sample_filter(path: str | Path, probability: float = 0.5, seed: int = 0,
+                       sources: Sequence[str] = ("synth",)) -> SampleFilter:
+    """A per-sample GAN filter for `crnn_ocr.train.train(cfg, sample_filter=...)` (see `SampleFilter`); it
+    refines the samples of the training `sources` named (paths of render datasets, or "synth")."""
+    return SampleFilter(path, probability, seed, sources)
+
+
+def refine_dataset(source, out: str | Path, refiner: Refiner, overwrite: bool = False, progress: bool = True) -> int:
+    """Write every image of `source` (a `crnn_ocr.datasets.sources.Source` of renders) through the generator into
+    a new LMDB at `out`, labels unchanged; returns the number written."""
+    from tqdm import tqdm
+
+    from crnn_ocr.datasets.lmdb_writer import LmdbWriter
+    from crnn_ocr.datasets.synth.render import encode_image
+    from crnn_ocr.image.io import read_image
+
+    written = 0
+    with LmdbWriter(out, overwrite=overwrite, protected=source.paths()) as writer:
+        for i in tqdm(range(len(source)), disable=not progress, desc="refine", unit="img"):
+            image = read_image(source.image_bytes(i))
+            refined = refiner([image])[0]
+            writer.add(encode_image(refined, ".png"), source.label(i), (refined.shape[1], refined.shape[0]))
+            written += 1
+    return written

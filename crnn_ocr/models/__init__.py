@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from crnn_ocr.models import crnn as _crnn  # noqa: F401  (registers the built-in architectures)
+from crnn_ocr.models.base import RecognitionModel
 from crnn_ocr.models.registry import available, create_model, register
 
-__all__ = ["available", "create_model", "register"]
+__all__ = ["RecognitionModel", "available", "create_model", "register"]

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from crnn_ocr.config import ModelConfig
+from crnn_ocr.models.base import RecognitionModel
 from crnn_ocr.models.registry import register
 
 POOL = "pool"
@@ -39,21 +40,24 @@ def build_cnn(channels: int, height: int, plan: list, out_channels: int) -> tupl
     return nn.Sequential(*layers), out_channels
 
 
-class CRNN(nn.Module):
+class CRNN(RecognitionModel):
     """CNN features -> stacked bidirectional LSTM -> per-column class logits.
 
     forward: images (B, C, H, W) float32 -> logits (B, T, K), T = W // 4, K = vocabulary size + 1.
     """
 
+    time_stride = 4  # two 2x2 poolings; the others halve only the height
+
     def __init__(self, cfg: ModelConfig, num_classes: int, plan: list, features: int, hidden: int, layers: int = 2):
-        super().__init__()
-        self.cfg = cfg
-        self.num_classes = num_classes
+        super().__init__(cfg, num_classes)
         self.cnn, c = build_cnn(cfg.channels, cfg.height, plan, features)
         self.dropout = nn.Dropout(cfg.dropout)
         self.rnn = nn.LSTM(c, hidden, num_layers=layers, bidirectional=True, batch_first=True,
                            dropout=cfg.dropout if layers > 1 else 0.0)
         self.head = nn.Linear(2 * hidden, num_classes)
+
+    def backbone(self) -> nn.Module:
+        return self.cnn
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         features = self.cnn(images)  # (B, C, 1, W/4)

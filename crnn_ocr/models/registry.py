@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from torch import nn
-
 from crnn_ocr.config import ModelConfig
 from crnn_ocr.errors import ArchitectureError
+from crnn_ocr.models.base import RecognitionModel
 
-ModelFactory = Callable[[ModelConfig, int], nn.Module]
+ModelFactory = Callable[[ModelConfig, int], RecognitionModel]
 _REGISTRY: dict[str, ModelFactory] = {}
 
 
 def register(name: str) -> Callable[[ModelFactory], ModelFactory]:
-    """Decorator: register `factory(cfg, num_classes) -> nn.Module` under `name`."""
+    """Decorator: register `factory(cfg, num_classes) -> RecognitionModel` (a class or a function) under `name`."""
 
     def decorator(factory: ModelFactory) -> ModelFactory:
         if name in _REGISTRY:
@@ -29,10 +28,14 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_model(cfg: ModelConfig, num_classes: int) -> nn.Module:
+def create_model(cfg: ModelConfig, num_classes: int) -> RecognitionModel:
     """Build the architecture `cfg.arch` with `num_classes` outputs (vocabulary size + 1 for the blank)."""
     try:
         factory = _REGISTRY[cfg.arch]
     except KeyError:
         raise ArchitectureError(f"unknown architecture {cfg.arch!r}; known: {', '.join(available())}") from None
-    return factory(cfg, num_classes)
+    model = factory(cfg, num_classes)
+    if not isinstance(model, RecognitionModel):
+        raise ArchitectureError(f"architecture {cfg.arch!r} built a {type(model).__name__}, not a "
+                                "crnn_ocr.models.RecognitionModel (see crnn_ocr/models/base.py)")
+    return model

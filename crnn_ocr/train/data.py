@@ -7,8 +7,9 @@ sorted by aspect ratio before being cut, so images of similar width share a batc
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -24,6 +25,18 @@ from crnn_ocr.text.vocab import Vocab, required_frames
 
 SYNTH = "synth"
 SYNTH_VIRTUAL_SIZE = 10_000_000
+
+
+class SampleFilterHook(Protocol):
+    """How experimental image transforms (the GAN refiner of `crnn_ocr.gan`) reach training, without the core
+    knowing them: `train(cfg, sample_filter=hook)`. The hook maps a sample's image (with the sample's own random
+    generator, so a run stays a function of its seed) before augmentation, for the sources it applies to."""
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray: ...
+
+    def applies_to(self, source: DataSource) -> bool: ...
+
+    def describe(self, sources: Sequence[DataSource]) -> dict: ...
 
 
 class SynthSource:
@@ -119,10 +132,9 @@ class TrainDataset(torch.utils.data.Dataset):
     """Loads, augments and resizes one sample per key; a corrupt image yields None (counted by the collate)."""
 
     def __init__(self, entries: list[SourceEntry], cfg: ModelConfig, vocab: Vocab, augment_prob: float,
-                 sample_filter: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
-                 filtered_sources: Sequence[bool] = ()):
-        """`sample_filter(image, rng) -> image` (e.g. the GAN refiner, `crnn_ocr.gan.make_sample_filter`) is
-        applied, before augmentation, to samples of the sources flagged in `filtered_sources`."""
+                 sample_filter: SampleFilterHook | None = None, filtered_sources: Sequence[bool] = ()):
+        """`sample_filter(image, rng) -> image` (a `SampleFilterHook`) is applied, before augmentation, to samples
+        of the sources flagged in `filtered_sources`."""
         self.entries, self.cfg, self.vocab, self.augment_prob = entries, cfg, vocab, augment_prob
         self.sample_filter = sample_filter
         self.filtered = [bool(f) for f in filtered_sources] + [False] * (len(entries) - len(filtered_sources))

@@ -1,5 +1,9 @@
 """The training loop: mixed data, AdamW with warm-up and cosine/one-cycle decay, CTC, validation, atomic
 best/last checkpoints, exact resume, early stop, mixed precision on CUDA and DistributedDataParallel.
+
+Read `train()` top to bottom: `start_run` builds or restores the `Run` (model, optimiser, counters),
+`make_loader` the step-indexed batches, `train_step` does one optimiser step, `validate_run` scores and keeps
+best.pt, `Run.save` writes last.pt. The model is used only through `crnn_ocr.models.RecognitionModel`.
 """
 
 from __future__ import annotations
@@ -16,14 +20,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crnn_ocr.config import TrainConfig
+from crnn_ocr.config import ModelConfig, TrainConfig
 from crnn_ocr.datasets.sources import open_source
-from crnn_ocr.errors import CheckpointError, ConfigError
-from crnn_ocr.models import create_model
+from crnn_ocr.errors import CheckpointError, ConfigError, DatasetError
+from crnn_ocr.files import atomic_path
+from crnn_ocr.models import RecognitionModel, create_model
 from crnn_ocr.models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint, unwrap
 from crnn_ocr.recognize.base import TextRecognizer
 from crnn_ocr.text.vocab import DEFAULT_CHARSET, Vocab
-from crnn_ocr.train.data import SYNTH, Collate, StepSampler, TrainDataset, open_training_sources
+from crnn_ocr.train.data import SYNTH, Collate, SampleFilterHook, StepSampler, TrainDataset, open_training_sources
 from crnn_ocr.train.evaluate import dataset_name, evaluate_source
 
 LOG_FIELDS = ["step", "lr", "loss", "images_per_s", "skipped_too_long", "skipped_corrupt", "val_accuracy",
@@ -105,21 +110,21 @@ def resolve_vocab(cfg: TrainConfig, init: dict | None) -> Vocab | None:
     return None
 
 
-def transfer_weights(model: nn.Module, init: dict, new_vocab: Vocab, path: str) -> dict:
-    """Load `init` weights into `model`; for a changed vocabulary keep the rows of shared characters."""
+def transfer_weights(model: RecognitionModel, init: dict, new_vocab: Vocab, path: str) -> dict:
+    """Load `init` weights into `model`; for a changed vocabulary keep the class rows of shared characters."""
     old_model, _, old_vocab = model_from_checkpoint(init, path)
     state = old_model.state_dict()
     target = model.state_dict()
-    kept = 0
+    class_layers = set(model.class_layers())
     for name, tensor in state.items():
-        if name.startswith("head."):
+        if name in class_layers:
             continue
         if name not in target or target[name].shape != tensor.shape:
             raise CheckpointError(f"{path}: layer {name} does not fit the new model")
         target[name] = tensor
     old_index = {c: i + 1 for i, c in enumerate(old_vocab.chars)}
     rows = [0] + [old_index.get(c, -1) for c in new_vocab.chars]
-    for name in ("head.weight", "head.bias"):
+    for name in class_layers:
         new, old = target[name].clone(), state[name]
         for new_row, old_row in enumerate(rows):
             if old_row >= 0:
@@ -142,8 +147,8 @@ class TrainResult:
 
 class StopRequest:
     """SIGTERM (and SIGINT, where it is not ignored) ask training to stop after the current step, save and return,
-    so that `kill`, a scheduler's preemption or Ctrl-C lose nothing and resume exactly. A second signal
-    interrupts at once (KeyboardInterrupt; last.pt is then saved too, maybe mid-step)."""
+    so that `kill`, a scheduler's preemption or Ctrl-C lose nothing and resume exactly. Further signals while
+    the run is stopping are ignored: the step always completes before anything is saved."""
 
     def __init__(self) -> None:
         self.signal: str = ""
@@ -162,9 +167,7 @@ class StopRequest:
     def _handle(self, signum, frame) -> None:
         import signal
 
-        if self.signal:
-            raise KeyboardInterrupt
-        self.signal = signal.Signals(signum).name
+        self.signal = self.signal or signal.Signals(signum).name
 
     def restore(self) -> None:
         import signal
@@ -173,13 +176,230 @@ class StopRequest:
             signal.signal(sig, handler)
 
 
+# model settings that a resumed run must share with the run it continues; training settings may change
+MODEL_KEYS = ("model", "vocab", "vocab_file", "init")
+WARN_KEYS = ("lr", "batch_size", "weight_decay", "schedule", "warmup_steps", "min_lr_ratio", "grad_clip", "seed", "train")
+
+
+def check_resume(cfg: TrainConfig, saved: dict, path: Path, log) -> None:
+    """The command resuming a run must describe the same model; changed training settings are reported."""
+    if not saved:
+        return
+    current = cfg.to_dict()
+    differ = [k for k in MODEL_KEYS if k in saved and saved[k] != current[k]]
+    if differ:
+        shown = "; ".join(f"{k}: run has {saved[k]!r}, command gives {current[k]!r}" for k in differ)
+        raise ConfigError(f"{path} continues a run with other model settings ({shown}); "
+                          "give the run's settings, or --fresh / another --out to start over")
+    changed = [k for k in WARN_KEYS if k in saved and saved[k] != current[k]]
+    if changed:
+        log("warning: resuming with changed " + ", ".join(f"{k} ({saved[k]!r} -> {current[k]!r})" for k in changed))
+
+
+@dataclass
+class Run:
+    """What a run carries from step to step and keeps in last.pt."""
+
+    cfg: TrainConfig
+    model: nn.Module  # a RecognitionModel, or DistributedDataParallel around one
+    vocab: Vocab
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    device: str
+    step: int = 0
+    best: dict = field(default_factory=lambda: {"accuracy": -1.0, "cer": math.inf, "step": -1})
+    bad_evals: int = 0
+    history: list = field(default_factory=list)
+    report: dict = field(default_factory=dict)
+
+    @property
+    def net(self) -> RecognitionModel:
+        return unwrap(self.model)
+
+    def save(self, path: Path) -> None:
+        state = {"step": self.step, "optimizer": self.optimizer.state_dict(), "best": self.best,
+                 "bad_evals": self.bad_evals, "history": self.history, "rng_cpu": torch.get_rng_state(),
+                 "config": self.cfg.to_dict()}
+        if self.scaler.is_enabled():
+            state["scaler"] = self.scaler.state_dict()
+        if self.device.startswith("cuda"):
+            state["rng_cuda"] = torch.cuda.get_rng_state()
+        save_checkpoint(path, self.model, self.net.cfg, self.vocab, state)
+
+    def train_mode(self) -> None:
+        self.model.train()
+        if self.cfg.freeze_cnn:
+            self.net.backbone().eval()
+
+
+def start_run(cfg: TrainConfig, device: str, resume: bool, log) -> tuple[Run, dict, list]:
+    """The model, vocabulary, optimiser and counters: from last.pt when resuming, else new (or from `init`)."""
+    last_path = Path(cfg.out) / "last.pt"
+    resume_state = load_checkpoint(last_path) if resume and last_path.exists() else None
+    init = load_checkpoint(cfg.init) if cfg.init and resume_state is None else None
+    ts: dict = {}
+    if resume_state is not None:
+        ts = resume_state["train_state"]
+        check_resume(cfg, ts.get("config", {}), last_path, log)
+        model, _, vocab = model_from_checkpoint(resume_state, last_path)
+    else:
+        vocab = resolve_vocab(cfg, init)
+    entries, report = open_training_sources(cfg.train, vocab)
+    if vocab is None:
+        vocab = Vocab.from_texts(t for e in entries for t in (e.source.label(int(i)) for i in e.valid))
+    if resume_state is None:
+        model_cfg = ModelConfig.from_dict(dict(init["config"])) if init is not None else cfg.model
+        model = create_model(model_cfg, vocab.num_classes)
+        if init is not None:
+            report["init"] = {"from": cfg.init, **transfer_weights(model, init, vocab, cfg.init)}
+    model.to(device)
+    if cfg.freeze_cnn:
+        model.freeze_backbone()
+    report["parameters"] = sum(p.numel() for p in model.parameters())
+    report["vocab_size"] = len(vocab)
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    amp_dtype = resolve_precision(cfg.precision, device)
+    run = Run(cfg, model, vocab, optimizer, torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16), device,
+              report=report)
+    if ts:
+        optimizer.load_state_dict(ts["optimizer"])
+        if "scaler" in ts and run.scaler.is_enabled():
+            run.scaler.load_state_dict(ts["scaler"])
+        run.step, run.best, run.bad_evals, run.history = ts["step"], dict(ts["best"]), ts["bad_evals"], list(ts["history"])
+        log(f"resuming {last_path} at step {run.step}")
+    return run, ts, entries
+
+
+def make_loader(run: Run, entries: list, dist: Dist, stop: int, sample_filter: SampleFilterHook | None):
+    cfg = run.cfg
+    per_rank = max(1, cfg.batch_size // dist.world)
+    sampler = StepSampler(entries, per_rank * dist.world, cfg.seed, cfg.bucket_chunks, dist.rank, dist.world)
+    cuda = run.device.startswith("cuda")
+    workers = cfg.workers if cfg.workers >= 0 else (min(8, max(1, (os.cpu_count() or 2) // max(1, dist.world) - 1))
+                                                     if cuda else 0)
+    filtered = [sample_filter.applies_to(s) for s in cfg.train] if sample_filter else []
+    dataset = TrainDataset(entries, run.net.cfg, run.vocab, cfg.augment, sample_filter, filtered)
+    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler.range(run.step, stop), collate_fn=Collate(run.net.cfg),
+                                       num_workers=workers, pin_memory=cuda, persistent_workers=False,
+                                       prefetch_factor=4 if workers > 0 else None)
+
+
+def train_step(run: Run, batch: dict, amp_dtype: torch.dtype | None) -> torch.Tensor:
+    """One optimiser step on one batch; returns the (detached) CTC loss."""
+    lr = lr_at(run.step, run.cfg)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    if batch["images"] is not None:
+        images = batch["images"].to(run.device, non_blocking=True)
+        with torch.autocast(run.device.split(":")[0], dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            logits = run.model(images)
+        log_probs = logits.float().log_softmax(2).permute(1, 0, 2)  # (B, T, K) -> (T, B, K)
+        input_lengths = batch["input_lengths"].clamp(max=log_probs.shape[0])
+        loss = F.ctc_loss(log_probs, batch["targets"].to(run.device), input_lengths, batch["target_lengths"],
+                          blank=0, reduction="mean", zero_infinity=True)
+    else:
+        loss = sum(p.sum() * 0.0 for p in run.model.parameters())  # keeps DDP ranks in step
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    if run.cfg.grad_clip > 0:
+        run.scaler.unscale_(run.optimizer)
+        nn.utils.clip_grad_norm_(run.model.parameters(), run.cfg.grad_clip)
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.step += 1
+    return loss.detach()
+
+
+class Window:
+    """Counts between two log rows, and over the whole sitting (to refuse a run that saw no usable sample)."""
+
+    def __init__(self) -> None:
+        self.reset()
+        self.total_images, self.total_corrupt, self.total_too_long = 0, 0, 0
+
+    def reset(self) -> None:
+        self.loss, self.n, self.images, self.too_long, self.corrupt, self.time = 0.0, 0, 0, 0, 0, time.time()
+
+    def add(self, batch: dict, loss: torch.Tensor, world: int) -> None:
+        images = 0 if batch["images"] is None else len(batch["images"]) * world
+        self.loss += float(loss)
+        self.n += 1
+        self.images += images
+        self.too_long += batch["too_long"]
+        self.corrupt += batch["corrupt"]
+        self.total_images += images
+        self.total_too_long += batch["too_long"]
+        self.total_corrupt += batch["corrupt"]
+
+    def row(self, step: int, lr: float, started: float) -> dict:
+        elapsed = time.time() - self.time
+        row = {"step": step, "lr": f"{lr:.3g}", "loss": f"{self.loss / max(self.n, 1):.4f}",
+               "images_per_s": f"{self.images / max(elapsed, 1e-9):.1f}", "skipped_too_long": self.too_long,
+               "skipped_corrupt": self.corrupt, "elapsed_s": f"{time.time() - started:.0f}"}
+        self.reset()
+        return row
+
+
+class RunLog:
+    """log.csv: one row per logged step. On resume, rows after the resumed step (written before a crash, whose
+    steps are now trained again) are dropped, so no step appears twice."""
+
+    def __init__(self, path: Path, step: int):
+        rows = []
+        if step > 0 and path.exists():
+            with open(path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= step]
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, LOG_FIELDS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        self.file = open(path, "a", newline="")
+        self.writer = csv.DictWriter(self.file, LOG_FIELDS)
+
+    def write(self, row: dict) -> None:
+        self.writer.writerow(row)
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def remove_stale_temporaries(out: Path) -> None:
+    """Temporary checkpoint files of a process that was killed while saving (atomic saves leave `NAME.*.tmp`)."""
+    for name in ("last.pt", "best.pt"):
+        for stale in out.glob(f"{name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+
+
+def validate_run(run: Run, val_sources: list) -> dict:
+    """Score the validation sets; keep best.pt when the mean accuracy (then CER) improves."""
+    scores = validate(run.model, run.vocab, val_sources, run.cfg.val_limit)
+    acc = float(np.mean([s["accuracy"] for s in scores]))
+    cer = float(np.mean([s["cer"] for s in scores]))
+    run.history.append({"step": run.step, "accuracy": acc, "cer": cer,
+                        "sets": {s["name"]: {"accuracy": s["accuracy"], "cer": s["cer"],
+                                             "protocol_accuracy": s["protocol_accuracy"]} for s in scores}})
+    if (acc, -cer) > (run.best["accuracy"], -run.best["cer"]):
+        run.best = {"accuracy": acc, "cer": cer, "step": run.step}
+        run.bad_evals = 0
+        run.save(Path(run.cfg.out) / "best.pt")
+    else:
+        run.bad_evals += 1
+    run.train_mode()
+    return {"accuracy": acc, "cer": cer, "sets": scores}
+
+
 def train(cfg: TrainConfig, progress: bool = True, resume: bool = True, log=print,
-          stop_after: int | None = None) -> TrainResult:
+          stop_after: int | None = None, sample_filter: SampleFilterHook | None = None) -> TrainResult:
     """Run (or continue) a training run described by `cfg`; files go to `cfg.out`.
 
     If `cfg.out/last.pt` exists and `resume` is true, training continues exactly where it stopped.
     `stop_after` ends this sitting at that step (checkpointed) without changing the schedule, as does
-    Ctrl-C: the run continues later from last.pt.
+    SIGTERM or Ctrl-C: the run continues later from last.pt. `sample_filter` is the hook through which
+    experimental image transforms (the GAN refiner, `crnn_ocr.gan.make_sample_filter`) reach training.
 
     >>> # train(TrainConfig(train=[DataSource("data/train.lmdb")], steps=1000, out="runs/a"))
     """
@@ -192,103 +412,28 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = True, log=prin
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
-    last_path, best_path = out / "last.pt", out / "best.pt"
-    resume_state = load_checkpoint(last_path) if resume and last_path.exists() else None
-    init = load_checkpoint(cfg.init) if cfg.init and resume_state is None else None
+    last_path = out / "last.pt"
 
-    if resume_state is not None:
-        model, model_cfg, vocab = model_from_checkpoint(resume_state, last_path)
-        ts = resume_state["train_state"]
-    else:
-        vocab = resolve_vocab(cfg, init)
-        ts = {}
-    entries, report = open_training_sources(cfg.train, vocab)
-    if vocab is None:
-        vocab = Vocab.from_texts(t for e in entries for t in (e.source.label(int(i)) for i in e.valid))
-    if resume_state is None:
-        model_cfg = cfg.model
-        if init is not None:
-            from crnn_ocr.config import ModelConfig
-
-            model_cfg = ModelConfig.from_dict(dict(init["config"]))
-        model = create_model(model_cfg, vocab.num_classes)
-        if init is not None:
-            report["init"] = {"from": cfg.init, **transfer_weights(model, init, vocab, cfg.init)}
-    model.to(device)
-    if cfg.freeze_cnn:
-        for p in unwrap(model).cnn.parameters():
-            p.requires_grad_(False)
-    report["parameters"] = sum(p.numel() for p in model.parameters())
-    report["vocab_size"] = len(vocab)
-
-    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
-    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    step = 0
-    best = {"accuracy": -1.0, "cer": math.inf, "step": -1}
-    bad_evals, history = 0, []
-    if ts:
-        optimizer.load_state_dict(ts["optimizer"])
-        if "scaler" in ts and scaler.is_enabled():
-            scaler.load_state_dict(ts["scaler"])
-        step, best, bad_evals, history = ts["step"], dict(ts["best"]), ts["bad_evals"], list(ts["history"])
-        log(f"resuming {last_path} at step {step}")
-
+    run, ts, entries = start_run(cfg, device, resume, log)
+    first_step = run.step
+    if sample_filter is not None:
+        run.report["sample_filter"] = sample_filter.describe(cfg.train)
     if dist.world > 1:
-        model = nn.parallel.DistributedDataParallel(model, device_ids=[dist.local_rank] if device.startswith("cuda") else None)
+        run.model = nn.parallel.DistributedDataParallel(run.model, device_ids=[dist.local_rank] if device.startswith("cuda") else None)
     val_sources = [(dataset_name(p), open_source(p)) for p in cfg.val] if dist.main else []
-
-    gan_filter = None
-    if cfg.gan and cfg.gan_prob > 0:
-        from crnn_ocr.gan import make_sample_filter  # the core reaches the GAN only when a run asks for it
-
-        gan_filter = make_sample_filter(cfg.gan, cfg.gan_prob, cfg.seed)
-        report["gan"] = {"generator": cfg.gan, "probability": cfg.gan_prob,
-                         "sources": [s.path for s in cfg.train if s.takes_gan]}
-
-    per_rank = max(1, cfg.batch_size // dist.world)
-    sampler = StepSampler(entries, per_rank * dist.world, cfg.seed, cfg.bucket_chunks, dist.rank, dist.world)
-    workers = cfg.workers if cfg.workers >= 0 else (min(8, max(1, (os.cpu_count() or 2) // max(1, dist.world) - 1))
-                                                     if device.startswith("cuda") else 0)
-    loader = torch.utils.data.DataLoader(
-        TrainDataset(entries, unwrap(model).cfg, vocab, cfg.augment, gan_filter, [s.takes_gan for s in cfg.train]),
-        batch_sampler=sampler.range(step, min(cfg.steps, stop_after or cfg.steps)),
-        collate_fn=Collate(unwrap(model).cfg),
-        num_workers=workers,
-        pin_memory=device.startswith("cuda"),
-        persistent_workers=False,
-        prefetch_factor=4 if workers > 0 else None,
-    )
-
-    def save(path: Path) -> None:
-        state = {
-            "step": step, "optimizer": optimizer.state_dict(), "best": best, "bad_evals": bad_evals,
-            "history": history, "rng_cpu": torch.get_rng_state(), "config": cfg.to_dict(),
-        }
-        if scaler.is_enabled():
-            state["scaler"] = scaler.state_dict()
-        if device.startswith("cuda"):
-            state["rng_cuda"] = torch.cuda.get_rng_state()
-        save_checkpoint(path, model, unwrap(model).cfg, vocab, state)
-
+    loader = make_loader(run, entries, dist, min(cfg.steps, stop_after or cfg.steps), sample_filter)
+    run_log = None
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
-        log_path = out / "log.csv"
-        new_log = not log_path.exists() or step == 0
-        log_file = open(log_path, "w" if new_log else "a", newline="")
-        writer = csv.DictWriter(log_file, LOG_FIELDS)
-        if new_log:
-            writer.writeheader()
+        remove_stale_temporaries(out)
+        run_log = RunLog(out / "log.csv", run.step)
+
     from tqdm import tqdm
 
-    bar = tqdm(total=cfg.steps, initial=step, disable=not (progress and dist.main), unit="step", dynamic_ncols=True)
-    model.train()
-    if cfg.freeze_cnn:
-        unwrap(model).cnn.eval()
+    bar = tqdm(total=cfg.steps, initial=run.step, disable=not (progress and dist.main), unit="step", dynamic_ncols=True)
+    run.train_mode()
     started = time.time()
-    window = {"loss": 0.0, "n": 0, "images": 0, "time": time.time(), "too_long": 0, "corrupt": 0}
+    window = Window()
     stopped = ""
     batches = iter(loader)  # creating the iterator draws from the global RNG: restore the saved state after it
     if ts:
@@ -300,107 +445,62 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = True, log=prin
         stop_request.install()
     try:
         for batch in batches:
-            window["too_long"] += batch["too_long"]
-            window["corrupt"] += batch["corrupt"]
-            lr = lr_at(step, cfg)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            if batch["images"] is not None:
-                images = batch["images"].to(device, non_blocking=True)
-                with torch.autocast(device.split(":")[0], dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                    logits = model(images)
-                log_probs = logits.float().log_softmax(2).permute(1, 0, 2)  # (B, T, K) -> (T, B, K)
-                input_lengths = batch["input_lengths"].clamp(max=log_probs.shape[0])
-                loss = F.ctc_loss(log_probs, batch["targets"].to(device), input_lengths, batch["target_lengths"],
-                                  blank=0, reduction="mean", zero_infinity=True)
-            else:
-                loss = sum(p.sum() * 0.0 for p in model.parameters())  # keeps DDP ranks in step
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if cfg.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            step += 1
-            window["loss"] += float(loss.detach())
-            window["n"] += 1
-            window["images"] += 0 if batch["images"] is None else len(batch["images"]) * dist.world
+            lr = lr_at(run.step, cfg)
+            loss = train_step(run, batch, amp_dtype)
+            window.add(batch, loss, dist.world)
             bar.update(1)
-
+            step = run.step
             at_log = step % cfg.log_every == 0 or step == cfg.steps
             at_val = bool(cfg.val) and (step % cfg.val_every == 0 or step == cfg.steps)
             over_time = cfg.max_minutes > 0 and (time.time() - started) > cfg.max_minutes * 60
             signalled = bool(stop_request.signal)
-            row = None
-            if at_log or at_val or over_time or signalled:
-                elapsed = time.time() - window["time"]
-                row = {"step": step, "lr": f"{lr:.3g}", "loss": f"{window['loss'] / max(window['n'], 1):.4f}",
-                       "images_per_s": f"{window['images'] / max(elapsed, 1e-9):.1f}",
-                       "skipped_too_long": window["too_long"], "skipped_corrupt": window["corrupt"],
-                       "elapsed_s": f"{time.time() - started:.0f}"}
+            row = window.row(step, lr, started) if (at_log or at_val or over_time or signalled) else None
+            if row is not None:
                 bar.set_postfix(loss=row["loss"], img_s=row["images_per_s"], lr=row["lr"])
-                window.update(loss=0.0, n=0, images=0, time=time.time(), too_long=0, corrupt=0)
             if at_val and dist.main:
-                scores = validate(model, vocab, val_sources, cfg.val_limit)
-                acc = float(np.mean([s["accuracy"] for s in scores]))
-                cer = float(np.mean([s["cer"] for s in scores]))
-                history.append({"step": step, "accuracy": acc, "cer": cer,
-                                "sets": {s["name"]: {"accuracy": s["accuracy"], "cer": s["cer"],
-                                                     "protocol_accuracy": s["protocol_accuracy"]} for s in scores}})
+                scores = validate_run(run, val_sources)
                 row = row or {"step": step}
-                row.update(val_accuracy=f"{acc:.4f}", val_cer=f"{cer:.4f}")
-                bar.write(f"step {step}: val accuracy {acc:.4f} CER {cer:.4f} " +
-                          " ".join(f"{s['name']}={s['accuracy']:.3f}" for s in scores))
-                if (acc, -cer) > (best["accuracy"], -best["cer"]):
-                    best = {"accuracy": acc, "cer": cer, "step": step}
-                    bad_evals = 0
-                    save(best_path)
-                else:
-                    bad_evals += 1
-                model.train()
-                if cfg.freeze_cnn:
-                    unwrap(model).cnn.eval()
-            if row is not None and dist.main:
-                writer.writerow(row)
-                log_file.flush()
-            if cfg.early_stop and bad_evals >= cfg.early_stop:
-                stopped = f"early stop: no improvement in {bad_evals} validations"
+                row.update(val_accuracy=f"{scores['accuracy']:.4f}", val_cer=f"{scores['cer']:.4f}")
+                bar.write(f"step {step}: val accuracy {scores['accuracy']:.4f} CER {scores['cer']:.4f} " +
+                          " ".join(f"{s['name']}={s['accuracy']:.3f}" for s in scores["sets"]))
+            if row is not None and run_log is not None:
+                run_log.write(row)
+            if cfg.early_stop and run.bad_evals >= cfg.early_stop:
+                stopped = f"early stop: no improvement in {run.bad_evals} validations"
             if over_time:
                 stopped = stopped or f"time limit of {cfg.max_minutes} minutes reached"
             if signalled:
                 stopped = stopped or f"stopped by {stop_request.signal} after step {step}"
             if dist.main and (step % cfg.checkpoint_every == 0 or step == cfg.steps or stopped):
-                save(last_path)
+                run.save(last_path)
             if dist.main and cfg.keep_every and step % cfg.keep_every == 0:
-                save_checkpoint(kept_path(out, step), model, unwrap(model).cfg, vocab)
+                save_checkpoint(kept_path(out, step), run.model, run.net.cfg, run.vocab)
             if stopped:
                 break
-        if stop_after is not None and step < cfg.steps and not stopped:
-            stopped = f"stopped after step {step} as asked"
-            if dist.main and step % cfg.checkpoint_every != 0:
-                save(last_path)
-    except KeyboardInterrupt:
-        bar.close()
-        if dist.main:
-            save(last_path)
-            log(f"interrupted: saved {last_path} at step {step}; run the same command to continue")
-        raise
+        if stop_after is not None and run.step < cfg.steps and not stopped:
+            stopped = f"stopped after step {run.step} as asked"
+            if dist.main and run.step % cfg.checkpoint_every != 0:
+                run.save(last_path)
     finally:
         stop_request.restore()
-    bar.close()
+        bar.close()
+        if run_log is not None:
+            run_log.close()
     if stopped.startswith("stopped by"):
         log(f"{stopped}: saved {last_path}; run the same command to continue")
+    if window.total_images == 0 and run.step > first_step:
+        raise DatasetError(f"no usable training sample in steps {first_step + 1}-{run.step}: "
+                           f"{window.total_corrupt} unreadable images, {window.total_too_long} labels too long for "
+                           "their image; no model written (see log.csv)")
     if dist.main:
-        if not cfg.val and step == cfg.steps:
-            save(best_path)
-        log_file.close()
+        if not cfg.val and run.step == cfg.steps:
+            run.save(out / "best.pt")
         plot_log(out / "log.csv", out / "curves.png")
     if dist.world > 1:
         import torch.distributed as tdist
 
         tdist.barrier()
-    return TrainResult(str(out), step, best, history, report, stopped)
+    return TrainResult(str(out), run.step, run.best, run.history, run.report, stopped)
 
 
 def kept_path(out: Path, step: int) -> Path:
@@ -409,6 +509,7 @@ def kept_path(out: Path, step: int) -> Path:
 
 
 def validate(model: nn.Module, vocab: Vocab, sources, limit: int) -> list[dict]:
+    """Word accuracy and CER of `model` on each (name, source), read as `ocr eval` reads."""
     plain = unwrap(model)
     plain.eval()
     device = next(plain.parameters()).device
