@@ -531,3 +531,37 @@ def test_low_resolution_and_jpeg_looks_keep_size_and_degrade_detail():
     assert compressed.shape == colour.shape and not np.array_equal(compressed, colour)
     tiny = np.full((12, 40), 200, np.uint8)
     assert np.array_equal(_low_resolution(tiny, np.random.default_rng(0)), tiny)
+
+
+def test_a_new_dataset_format_is_one_registered_class(tmp_path):
+    import json
+
+    from crnn_ocr.datasets import sources as sources_module
+    from crnn_ocr.datasets.sources import FileListSource, readers, register_reader
+
+    class JsonListSource(FileListSource):
+        @classmethod
+        def detect(cls, path):
+            return (path / "index.json").is_file()
+
+        @classmethod
+        def open(cls, path):
+            items = json.loads((path / "index.json").read_text())
+            return cls(path, [(path / name, text) for name, text in items], path.name)
+
+    folder = tmp_path / "jsonset"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(SAMPLES[0][0])
+    (folder / "index.json").write_text(json.dumps([["a.png", "hello"]]))
+    with pytest.raises(DatasetError, match="no data.mdb, labels.tsv or .gt.txt"):
+        open_source(folder)
+    try:
+        register_reader("test-json-list")(JsonListSource)
+        assert readers()[-1] == "test-json-list"
+        source = open_source(folder)
+        assert isinstance(source, JsonListSource) and source.labels() == ["hello"]
+        assert source.sample_name(0) == "a.png" and source.load(0)[1] == "hello"
+        with pytest.raises(DatasetError, match="already registered"):
+            register_reader("test-json-list")(JsonListSource)
+    finally:
+        sources_module._READERS.pop("test-json-list", None)

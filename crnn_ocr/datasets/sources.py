@@ -1,7 +1,15 @@
 """Labelled image sources on disk: LMDB (CRNN layout), folders with labels.tsv, and .gt.txt pairs.
 
-A source gives, for index i (0-based), the encoded image bytes and the label. `open_source(path)` picks the
-reader from what the path holds; several paths make one `ConcatSource`.
+A source gives, for index i (0-based), the encoded image bytes and the label. `open_source(path)` asks each
+registered reader, in registration order, whether it recognises the path; several paths make one
+`ConcatSource`. A new format is one class here or in its own module:
+
+>>> # @register_reader("my-format")
+>>> # class MySource(Source):
+>>> #     @classmethod
+>>> #     def detect(cls, path): return (path / "index.json").is_file()
+>>> #     @classmethod
+>>> #     def open(cls, path): ...
 """
 
 from __future__ import annotations
@@ -9,7 +17,7 @@ from __future__ import annotations
 import io
 import os
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import lmdb
@@ -23,7 +31,11 @@ SIZES_KEY = b"crnn_ocr-sizes"
 
 
 class Source:
-    """Base: a sequence of (image bytes, label) pairs."""
+    """Base: a sequence of (image bytes, label) pairs.
+
+    A reader registered with `register_reader` also has the classmethods `detect(path) -> bool` (does the path
+    hold this format?) and `open(path) -> Source`.
+    """
 
     name: str = ""
 
@@ -46,6 +58,16 @@ class Source:
     def paths(self) -> list[Path]:
         """The files and folders this source reads: an output must never replace or hold one of them."""
         return []
+
+    def sample_name(self, i: int) -> str:
+        """A name a person can find sample i by (an image path, or `lmdb-name:image-%09d`)."""
+        return f"{self.name}[{i}]"
+
+    def load(self, i: int, channels: int = 1) -> tuple[np.ndarray, str]:
+        """Sample i decoded: (uint8 image with `channels` channels, label). Raises ImageError or DatasetError."""
+        from crnn_ocr.image.io import read_image
+
+        return read_image(self.image_bytes(i), channels=channels), self.label(i)
 
     def sizes(self) -> np.ndarray:
         """(N, 2) array of (width, height) read from image headers (no full decode)."""
@@ -87,6 +109,26 @@ def release_env(path: Path) -> None:
         cached[1].close()
 
 
+_READERS: dict[str, type[Source]] = {}
+
+
+def register_reader(name: str) -> Callable[[type[Source]], type[Source]]:
+    """Class decorator: make `open_source` try this reader (after those registered before it)."""
+
+    def decorator(cls: type[Source]) -> type[Source]:
+        if name in _READERS:
+            raise DatasetError(f"dataset reader {name!r} is already registered")
+        _READERS[name] = cls
+        return cls
+
+    return decorator
+
+
+def readers() -> list[str]:
+    return list(_READERS)
+
+
+@register_reader("lmdb")
 class LmdbSource(Source):
     """An LMDB in the CRNN / deep-text-recognition-benchmark layout: num-samples, image-%09d, label-%09d (1-based).
 
@@ -117,8 +159,19 @@ class LmdbSource(Source):
         if self._sizes is not None and len(self._sizes) != self.n:
             self._sizes = None
 
+    @classmethod
+    def detect(cls, path: Path) -> bool:
+        return (path / "data.mdb").is_file() or (path.is_file() and path.name == "data.mdb")
+
+    @classmethod
+    def open(cls, path: Path) -> LmdbSource:
+        return cls(path.parent if path.is_file() else path)
+
     def paths(self) -> list[Path]:
         return [self.path]
+
+    def sample_name(self, i: int) -> str:
+        return f"{self.name}:image-{i + 1:09d}"
 
     def _txn_get(self, key: bytes) -> bytes | None:
         with shared_env(self.path).begin() as txn:
@@ -149,7 +202,7 @@ class LmdbSource(Source):
 
 
 class FileListSource(Source):
-    """Image files with labels: from a labels.tsv (`relative/path<TAB>text`) or from `.gt.txt` pairs."""
+    """Image files with labels, as listed by a labels file or found beside their `.gt.txt` transcriptions."""
 
     def __init__(self, root: Path, entries: list[tuple[Path, str]], name: str):
         self.root = root
@@ -172,11 +225,29 @@ class FileListSource(Source):
     def paths(self) -> list[Path]:
         return sorted({self.root, *(image for image, _ in self.entries)})
 
+    def sample_name(self, i: int) -> str:
+        path = self.image_path(i)
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
     def label(self, i: int) -> str:
         return self.entries[i][1]
 
+
+
+@register_reader("labels-tsv")
+class LabelsFileSource(FileListSource):
+    """`relative/path<TAB>text` lines: a `.tsv`/`.txt` file, or `labels.tsv` in a folder."""
+
     @classmethod
-    def from_tsv(cls, tsv: Path) -> FileListSource:
+    def detect(cls, path: Path) -> bool:
+        return (path.is_file() and path.suffix in (".tsv", ".txt")) or (path / "labels.tsv").is_file()
+
+    @classmethod
+    def open(cls, path: Path) -> FileListSource:
+        tsv = path if path.is_file() else path / "labels.tsv"
         root = tsv.parent
         entries: list[tuple[Path, str]] = []
         try:
@@ -197,8 +268,30 @@ class FileListSource(Source):
             raise DatasetError(f"{tsv}: {len(missing)} listed image(s) missing, e.g. {missing[0]}")
         return cls(root, entries, root.name if tsv.name == "labels.tsv" else tsv.stem)
 
+
+@register_reader("lmdb-folder")
+class LmdbFolderSource:
+    """A folder whose subfolders hold LMDBs (e.g. deep-text-recognition-benchmark's training sets): one source."""
+
     @classmethod
-    def from_gt_pairs(cls, folder: Path) -> FileListSource:
+    def detect(cls, path: Path) -> bool:
+        return path.is_dir() and next(path.rglob("data.mdb"), None) is not None
+
+    @classmethod
+    def open(cls, path: Path) -> Source:
+        return ConcatSource([LmdbSource(p.parent) for p in sorted(path.rglob("data.mdb"))])
+
+
+@register_reader("gt-pairs")
+class GtPairsSource(FileListSource):
+    """`name.png` + `name.gt.txt` pairs (tesstrain, kraken, Calamari), searched recursively."""
+
+    @classmethod
+    def detect(cls, path: Path) -> bool:
+        return path.is_dir() and next(path.rglob("*.gt.txt"), None) is not None
+
+    @classmethod
+    def open(cls, folder: Path) -> FileListSource:
         entries: list[tuple[Path, str]] = []
         for gt in sorted(folder.rglob("*.gt.txt")):
             stem = gt.name[: -len(".gt.txt")]
@@ -235,6 +328,10 @@ class ConcatSource(Source):
         s, j = self._locate(i)
         return s.label(j)
 
+    def sample_name(self, i: int) -> str:
+        s, j = self._locate(i)
+        return s.sample_name(j)
+
     def sizes(self) -> np.ndarray:
         return np.concatenate([s.sizes() for s in self.sources]) if self.sources else np.zeros((0, 2), np.int32)
 
@@ -243,25 +340,15 @@ class ConcatSource(Source):
 
 
 def open_source(path: str | Path) -> Source:
-    """Open a dataset by what it holds: LMDB folder, folder of LMDBs, labels.tsv (file or in folder), .gt.txt pairs."""
+    """Open a dataset with the first registered reader that recognises it (`readers()` lists them in order)."""
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: no such dataset")
+    for reader in _READERS.values():
+        if reader.detect(path):
+            return reader.open(path)
     if path.is_file():
-        if path.suffix in (".tsv", ".txt"):
-            return FileListSource.from_tsv(path)
-        if path.name == "data.mdb":
-            return LmdbSource(path.parent)
         raise DatasetError(f"{path}: a dataset is an LMDB folder, a folder with labels.tsv or .gt.txt pairs, or a .tsv")
-    if (path / "data.mdb").is_file():
-        return LmdbSource(path)
-    if (path / "labels.tsv").is_file():
-        return FileListSource.from_tsv(path / "labels.tsv")
-    nested = sorted(p.parent for p in path.rglob("data.mdb"))
-    if nested:
-        return ConcatSource([LmdbSource(p) for p in nested])
-    if next(path.rglob("*.gt.txt"), None) is not None:
-        return FileListSource.from_gt_pairs(path)
     raise DatasetError(f"{path}: no data.mdb, labels.tsv or .gt.txt files found")
 
 

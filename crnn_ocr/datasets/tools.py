@@ -16,7 +16,7 @@ import numpy as np
 
 from crnn_ocr.config import ModelConfig
 from crnn_ocr.datasets.lmdb_writer import LmdbWriter, is_our_lmdb
-from crnn_ocr.datasets.sources import ConcatSource, FileListSource, LmdbSource, Source
+from crnn_ocr.datasets.sources import ConcatSource, FileListSource, Source
 from crnn_ocr.errors import DatasetError, ImageError
 from crnn_ocr.files import atomic_path, check_replaceable, is_labels_list
 from crnn_ocr.image.io import read_image
@@ -28,18 +28,7 @@ MAX_EXAMPLES = 5
 
 def sample_name(source: Source, i: int) -> str:
     """A name a person can find the sample by: the image path, or `lmdb-name:image-%09d`."""
-    if isinstance(source, ConcatSource):
-        inner, j = source._locate(i)
-        return sample_name(inner, j)
-    if isinstance(source, FileListSource):
-        path = source.image_path(i)
-        try:
-            return str(path.relative_to(source.root))
-        except ValueError:
-            return str(path)
-    if isinstance(source, LmdbSource):
-        return f"{source.name}:image-{i + 1:09d}"
-    return f"{source.name}[{i}]"
+    return source.sample_name(i)
 
 
 def frames_needed(text: str) -> int:

@@ -39,7 +39,7 @@ class SampleFilterHook(Protocol):
     def describe(self, sources: Sequence[DataSource]) -> dict: ...
 
 
-class SynthSource:
+class SynthSource(Source):
     """Renders samples on the fly, seeded by index: a virtual dataset for `--train synth`."""
 
     name = SYNTH
@@ -56,10 +56,15 @@ class SynthSource:
     def sample(self, i: int) -> tuple[np.ndarray, str]:
         return self.generator.sample(random.Random(i))
 
+    def load(self, i: int, channels: int = 1) -> tuple[np.ndarray, str]:
+        """The render of seed `i`."""
+        image, text = self.sample(i)
+        return read_image(image, channels=channels), text
+
 
 @dataclass
 class SourceEntry:
-    source: Source | SynthSource
+    source: Source
     ratio: float
     valid: np.ndarray  # indices whose labels the vocabulary can encode
     aspect: np.ndarray  # width / height per valid index (estimate for on-the-fly synthesis)
@@ -147,15 +152,9 @@ class TrainDataset(torch.utils.data.Dataset):
         source = self.entries[s].source
         rng = np.random.default_rng(seed)
         try:
-            if isinstance(source, SynthSource):
-                image, text = source.sample(seed)
-            else:
-                image = read_image(source.image_bytes(i), channels=self.cfg.channels)
-                text = source.label(i)
+            image, text = source.load(i, self.cfg.channels)
         except (ImageError, DatasetError):
             return None
-        if image.ndim == 3 and self.cfg.channels == 1:
-            image = read_image(image, channels=1)
         if self.sample_filter is not None and self.filtered[s]:
             image = self.sample_filter(image, rng)
         if rng.random() < self.augment_prob:
