@@ -53,3 +53,16 @@ def dictionary_for(vocab, value: str):
         if click.get_current_context().get_parameter_source("dictionary") == click.core.ParameterSource.DEFAULT:
             return None
         raise
+
+
+def load_verifier_file(path, threads: int = 1):
+    """The page verifier from `--verifier`: an exported `.onnx` (torch-free) or a `.pt` training checkpoint."""
+    from pathlib import Path
+
+    if Path(path).suffix.lower() == ".pt":
+        from crnn_ocr.dbn.verifier import TextVerifier
+
+        return TextVerifier.load(path)
+    from crnn_ocr.page.verifier import load_verifier
+
+    return load_verifier(path, threads)

@@ -198,14 +198,14 @@ def format_comparison(report: dict) -> str:
 @handles_errors
 def score(images, verifier):
     """Print the text probability and keep/drop decision of each image (a line or region crop)."""
+    from crnn_ocr.cli.common import load_verifier_file
     from crnn_ocr.dbn.verifier import default_verifier_path
     from crnn_ocr.image.io import read_image
-    from crnn_ocr.page.verifier import load_verifier
 
     path = verifier or default_verifier_path()
     if path is None:
         fail("no verifier: pass --verifier or train one with `ocr dbn train`")
-    v = load_verifier(path)
+    v = load_verifier_file(path)
     crops = [read_image(p) for p in images]
     for name, s in zip(images, v.scores(crops)):
         click.echo(f"{name}\t{s:.3f}\t{'text' if s >= v.threshold else 'non-text'}")

@@ -118,7 +118,7 @@ class _LazyVerifier:
 
     def __call__(self, crops):
         if self.verifier is None:
-            from crnn_ocr.page.verifier import load_verifier
+            from crnn_ocr.cli.common import load_verifier_file
 
-            self.verifier = load_verifier(self.path, self.threads)
+            self.verifier = load_verifier_file(self.path, self.threads)
         return self.verifier(crops)

@@ -180,11 +180,11 @@ class OnnxTextVerifier:
         return f"OnnxTextVerifier({str(self.path)!r}, kind={self.kind}, threshold={self.threshold:.3f})"
 
 
-def load_verifier(path: str | Path, threads: int = 1):
-    """A verifier from a file: `.onnx` runs with onnxruntime (no torch); `.pt` loads crnn_ocr.dbn (torch)."""
+def load_verifier(path: str | Path, threads: int = 1) -> OnnxTextVerifier:
+    """An exported verifier (`ocr dbn export`), run with onnxruntime. A `.pt` checkpoint of the trainer is
+    loaded by `crnn_ocr.dbn.TextVerifier.load` (torch); `ocr recognize --verifier` takes either."""
     path = Path(path)
     if path.suffix.lower() == ".pt":
-        from crnn_ocr.dbn.verifier import TextVerifier
-
-        return TextVerifier.load(path)
+        raise CheckpointError(f"{path}: a training checkpoint; load it with crnn_ocr.dbn.TextVerifier.load, "
+                              "or export it with `ocr dbn export`")
     return OnnxTextVerifier(path, threads)
