@@ -405,3 +405,64 @@ def test_cli_import_stays_light():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_a_closed_pipe_ends_quietly_with_exit_0(tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(300):
+        Image.fromarray(rng.integers(0, 256, (32, 80), dtype=np.uint8)).save(folder / f"{i:03d}.png")
+    proc = subprocess.Popen([sys.executable, str(REPO / "cli.py"), "recognize", str(folder), "--layout", "word", "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    first = proc.stdout.readline()
+    proc.stdout.close()  # like `| head -1`
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0 and stderr == "" and first.startswith(str(folder).encode())
+
+
+def test_inputs_that_cannot_be_listed_or_read_are_reported_and_the_rest_is_read(tiny_checkpoint, images, tmp_path):
+    import os
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "good.png").write_bytes(images["word.png"].read_bytes())
+    os.mkfifo(folder / "pipe.png")
+    (folder / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (folder / "loop.png").symlink_to(folder / "loop.png")
+    too_long = str(tmp_path / ("x" * 300 + ".png"))
+    result = recognize(tiny_checkpoint, folder, too_long, images["line.png"], "--layout", "word")
+    assert result.exit_code == 1
+    rows = result.stdout.strip().split("\n")
+    assert [r.split("\t")[0] for r in rows] == [str(folder / "good.png"), str(images["line.png"])]
+    errors = result.stderr.strip().split("\n")
+    assert len(errors) == 4 and all(e.startswith("error: ") for e in errors)
+    assert any("pipe.png: not a regular file" in e for e in errors) and any("File name too long" in e for e in errors)
+    assert any("gone.png: cannot read" in e for e in errors) and any("loop.png: cannot read" in e for e in errors)
+
+
+def test_stdin_is_read_up_to_a_limit(tiny_checkpoint):
+    proc = subprocess.run(f"head -c 300000000 /dev/zero | {sys.executable} {REPO / 'cli.py'} recognize - "
+                          f"--model {tiny_checkpoint} --layout word", shell=True, capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert proc.returncode == 1 and proc.stderr.strip() == "error: stdin: more than 268435456 bytes"
+
+
+def test_file_names_that_are_not_utf8_print_as_valid_text(tiny_checkpoint, images, tmp_path):
+    import os
+
+    folder = tmp_path / "names"
+    folder.mkdir()
+    odd = os.path.join(os.fsencode(folder), b"caf\xe9\tbad.png")  # Latin-1 bytes and a tab in a file name
+    with open(odd, "wb") as f:
+        f.write(images["word.png"].read_bytes())
+    both = [str(images["word.png"]), str(folder)]
+    text = subprocess.run([sys.executable, str(REPO / "cli.py"), "recognize", *both, "--model", str(tiny_checkpoint),
+                           "--layout", "word", "-q"], capture_output=True, cwd=REPO, timeout=120)
+    assert text.returncode == 0, text.stderr
+    rows = text.stdout.decode("utf-8").strip().split("\n")  # valid UTF-8
+    assert rows[1].startswith(str(folder) + "/caf\\xe9\\tbad.png\t")
+    as_json = subprocess.run([sys.executable, str(REPO / "cli.py"), "recognize", *both, "--model", str(tiny_checkpoint),
+                              "--layout", "word", "--json"], capture_output=True, cwd=REPO, timeout=120)
+    records = [json.loads(line) for line in as_json.stdout.decode("utf-8").strip().split("\n")]
+    assert records[1]["path"].endswith("caf\\xe9\\tbad.png")

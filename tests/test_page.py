@@ -530,7 +530,8 @@ def test_recognize_page_cli_prints_every_format():
     failures = recognize_page_cli(BarReader(), inputs, output="text", out=out.append, err=err.append,
                                   progress=False)
     assert failures == 1 and err == ["error: bad.png: not an image"]
-    assert out[0].startswith("==> page.png <==\n" + page.lines[0])
+    assert out[0].split("\n")[0] == f"page.png\t{page.lines[0]}"  # one row per line of the page, each with its name
+    assert all(row.startswith("page.png\t") for row in out[0].split("\n")) and len(out[0].split("\n")) >= 2
     assert out[1] == f"line.png\t{line_text}"
 
     out.clear()

@@ -16,8 +16,25 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+# optional modules -> the extra of pyproject.toml that installs them
+EXTRAS = {"torch": "train", "onnx": "train", "fontTools": "train", "matplotlib": "train", "pypdfium2": "pdf",
+          "ray": "ray", "fastapi": "serve", "uvicorn": "serve", "starlette": "serve", "multipart": "serve"}
+
+
+def missing_extra(error: ModuleNotFoundError) -> str | None:
+    """The one-line message for an optional dependency that is not installed, or None for any other module."""
+    top = (error.name or "").split(".")[0]
+    extra = EXTRAS.get(top)
+    if extra is None:
+        return None
+    command = click.get_current_context(silent=True)
+    what = f"`{command.command_path}`" if command is not None else "this"
+    return f"{what} needs {top}, which is not installed: pip install 'crnn_ocr[{extra}]'"
+
+
 def handles_errors(command):
-    """Library errors become one line on stderr and exit code 1; Ctrl-C exits 130."""
+    """Library errors become one line on stderr and exit code 1; a missing optional dependency names the extra
+    to install (exit 2); a closed output pipe ends quietly (exit 0, like other Unix tools); Ctrl-C exits 130."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -27,10 +44,29 @@ def handles_errors(command):
             fail(str(e))
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except BrokenPipeError:
+            quiet_broken_pipe()
+        except ModuleNotFoundError as e:
+            message = missing_extra(e)
+            if message is None:
+                raise
+            fail(message, 2)
         except (OSError, MemoryError) as e:
             fail(f"{type(e).__name__}: {e}")
 
     return wrapper
+
+
+def quiet_broken_pipe() -> None:
+    """The reader of our output went away (`ocr recognize ... | head`): stop without a word, exit 0."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's flush of stdout at exit would fail again
+    except (OSError, ValueError):
+        pass
+    sys.exit(0)
 
 
 DICTIONARY_OPTION = click.option(

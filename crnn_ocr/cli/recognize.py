@@ -33,28 +33,38 @@ def load_recognizer(model: str | None, backend: str, threads: int, batch_size: i
     return OnnxRecognizer(model, threads=threads, batch_size=batch_size)
 
 
-def _read_inputs(images: tuple[str, ...], channels: int):
-    """Yield (name, array or None, error) for every input; directories expand, '-' reads stdin."""
-    from crnn_ocr.errors import ImageError
-    from crnn_ocr.image.io import find_images, read_image
+def expand_inputs(images: tuple[str, ...]) -> list[tuple[str, Path | None, str | None]]:
+    """(name, path, None) for every image to read ('-' is stdin, path None), (name, None, error) for what cannot
+    be listed; folders expand recursively. Listing first lets the progress bar know its total."""
+    from crnn_ocr.image.io import scan_images
 
+    out: list[tuple[str, Path | None, str | None]] = []
     for item in images:
         if item == "-":
-            sources = [("-", sys.stdin.buffer.read())]
-        else:
-            p = Path(item)
-            if p.is_dir():
-                found = find_images([p])
-                if not found:
-                    yield item, None, f"{item}: no images in this folder"
-                sources = [(str(f), f) for f in found]
-            else:
-                sources = [(item, p)]
-        for name, src in sources:
-            try:
-                yield name, read_image(src if name != "-" else src, channels=channels), None
-            except ImageError as e:
-                yield name, None, str(e) if name != "-" else f"stdin: {str(e).split(': ', 1)[-1]}"
+            out.append(("-", None, None))
+            continue
+        found = scan_images([item])
+        if not found:
+            out.append((item, None, f"{item}: no images in this folder"))
+        out.extend((str(path), path, None) if path is not None else (error.split(": ", 1)[0], None, error)
+                   for path, error in found)
+    return out
+
+
+def _read_inputs(items: list[tuple[str, Path | None, str | None]], channels: int):
+    """Yield (name, array or None, error) for every expanded input, one at a time (memory stays flat)."""
+    from crnn_ocr.errors import ImageError
+    from crnn_ocr.image.io import read_image, read_stream_bounded
+
+    for name, path, error in items:
+        if error is not None:
+            yield name, None, error
+            continue
+        try:
+            source = read_stream_bounded(sys.stdin.buffer) if name == "-" else path
+            yield name, read_image(source, channels=channels), None
+        except ImageError as e:
+            yield name, None, str(e) if name != "-" else f"stdin: {str(e).split(': ', 1)[-1]}"
 
 
 @click.command()
@@ -95,10 +105,12 @@ def recognize(images, model, backend, layout, output, as_json, decoder, beam_wid
     if verifier and no_verifier:
         fail("--verifier and --no-verifier exclude each other")
     text_filter = None if no_verifier else _LazyVerifier.default(verifier, threads)
-    failures = recognize_page_cli(rec, _read_inputs(images, rec.cfg.channels), layout=layout,
-                                  output=output or ("json" if as_json else "text"), single=single, text_filter=text_filter,
-                                  progress=False if quiet else None, out=click.echo,
-                                  err=lambda m: click.echo(m, err=True))
+    items = expand_inputs(images)
+    output = output or ("json" if as_json else "text")
+    show_progress = not quiet and output != "json" and sys.stdout.isatty() and sys.stderr.isatty() and len(items) > 1
+    failures = recognize_page_cli(rec, _read_inputs(items, rec.cfg.channels), layout=layout, output=output,
+                                  single=single, text_filter=text_filter, progress=show_progress, total=len(items),
+                                  out=click.echo, err=lambda m: click.echo(m, err=True))
     if failures:
         sys.exit(1)
 

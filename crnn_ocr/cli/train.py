@@ -97,15 +97,16 @@ def train(config_file, train_data, val, out, arch, height, steps, batch_size, lr
 @DICTIONARY_OPTION
 @click.option("--threads", type=int, default=0)
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handles_errors
-def eval_cmd(model, data, protocol, limit, backend, decoder, dictionary, threads, as_json):
+def eval_cmd(model, data, protocol, limit, backend, decoder, dictionary, threads, as_json, quiet):
     """Score a model: word accuracy and CER per dataset, worst errors, confused characters."""
     from crnn_ocr.datasets.sources import open_source
     from crnn_ocr.train.evaluate import dataset_name, evaluate_source
 
     rec = load_recognizer(model, backend, threads, 64)
     rec.set_decoder(decoder, dictionary=dictionary_for(rec.vocab, dictionary))
-    results = [evaluate_source(rec, open_source(d), protocol, limit, progress=not as_json, name=dataset_name(d))
+    results = [evaluate_source(rec, open_source(d), protocol, limit, progress=not (as_json or quiet), name=dataset_name(d))
                for d in data]
     for r in results:
         r["decoder"], r["dictionary"] = decoder, dictionary
@@ -127,6 +128,7 @@ def eval_cmd(model, data, protocol, limit, backend, decoder, dictionary, threads
 
 
 @click.command()
+@handles_errors
 def models() -> None:
     """List the registered architectures with their parameter counts."""
     from crnn_ocr.config import ModelConfig

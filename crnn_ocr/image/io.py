@@ -8,9 +8,11 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
 import warnings
 from pathlib import Path
-from typing import Union
+from typing import BinaryIO, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -20,6 +22,7 @@ from crnn_ocr.errors import ImageError, ImageTooLargeError
 ImageInput = Union[str, Path, bytes, bytearray, memoryview, Image.Image, np.ndarray]
 
 DEFAULT_MAX_PIXELS = 64_000_000
+DEFAULT_MAX_BYTES = 256 << 20  # an encoded image (or stdin) larger than this is refused before it is read
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pbm", ".pgm", ".ppm")
 
 
@@ -34,18 +37,20 @@ def describe(source: ImageInput) -> str:
     return f"{len(source)} bytes"
 
 
-def read_image(source: ImageInput, channels: int = 1, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def read_image(source: ImageInput, channels: int = 1, max_pixels: int = DEFAULT_MAX_PIXELS,
+               max_bytes: int = DEFAULT_MAX_BYTES) -> np.ndarray:
     """Read an image as uint8: (H, W) for one channel, (H, W, 3) RGB for three.
 
     EXIF orientation is applied; palette, alpha (composited on white), 16-bit, CMYK, bilevel and gray inputs
-    are converted. Raises ImageError (or ImageTooLargeError past `max_pixels`) with the reason.
+    are converted. Raises ImageError (or ImageTooLargeError past `max_pixels` pixels or `max_bytes` bytes of
+    file) with the reason.
     """
     if channels not in (1, 3):
         raise ValueError("channels must be 1 or 3")
     name = describe(source)
     if isinstance(source, np.ndarray):
         return _from_array(source, channels, max_pixels, name)
-    image = source if isinstance(source, Image.Image) else _open(source, name, max_pixels)
+    image = source if isinstance(source, Image.Image) else _open(source, name, max_pixels, max_bytes)
     _check_size(image.size[0], image.size[1], max_pixels, name)
     try:
         image = ImageOps.exif_transpose(image) or image
@@ -54,19 +59,42 @@ def read_image(source: ImageInput, channels: int = 1, max_pixels: int = DEFAULT_
         raise ImageError(f"{name}: corrupt or truncated image ({e})") from e
 
 
-def _open(source: ImageInput, name: str, max_pixels: int) -> Image.Image:
+def read_file_bounded(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The bytes of a file, refusing (ImageTooLargeError) one larger than `max_bytes` before reading it; a
+    device or pipe is read up to the limit only. Every failure is an ImageError naming the cause."""
+    name = str(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise ImageError(f"{name}: no such file") from None
+    except OSError as e:  # too long a name, a symlink loop, a folder we may not enter
+        raise ImageError(f"{name}: cannot read ({e.strerror})") from e
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageError(f"{name}: is a directory, not an image")
+    if stat.S_ISREG(info.st_mode) and info.st_size > max_bytes:
+        raise ImageTooLargeError(f"{name}: file too large ({info.st_size} bytes, limit {max_bytes})")
+    try:
+        with open(path, "rb") as f:
+            return read_stream_bounded(f, max_bytes, name)
+    except OSError as e:
+        raise ImageError(f"{name}: cannot read ({e.strerror})") from e
+
+
+def read_stream_bounded(stream: BinaryIO, max_bytes: int = DEFAULT_MAX_BYTES, name: str = "stdin") -> bytes:
+    """Up to `max_bytes` from a stream (stdin, a pipe, a device); more than that is an ImageTooLargeError."""
+    data = stream.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ImageTooLargeError(f"{name}: more than {max_bytes} bytes")
+    return data
+
+
+def _open(source: ImageInput, name: str, max_pixels: int, max_bytes: int = DEFAULT_MAX_BYTES) -> Image.Image:
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.exists():
-            raise ImageError(f"{name}: no such file")
-        if path.is_dir():
-            raise ImageError(f"{name}: is a directory, not an image")
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise ImageError(f"{name}: cannot read ({e.strerror})") from e
+        data = read_file_bounded(source, max_bytes)
     else:
         data = bytes(source)
+        if len(data) > max_bytes:
+            raise ImageTooLargeError(f"{name}: too large ({len(data)} bytes, limit {max_bytes})")
     if not data:
         raise ImageError(f"{name}: empty file")
     try:
@@ -144,10 +172,49 @@ def _from_array(array: np.ndarray, channels: int, max_pixels: int, name: str) ->
 
 def find_images(paths: list[str | Path]) -> list[Path]:
     """Expand directories (recursively, sorted) into image files; files are kept as given."""
-    out: list[Path] = []
+    return [p for p, _ in scan_images(paths) if p is not None]
+
+
+def scan_images(paths: list[str | Path], suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> list[tuple[Path | None, str | None]]:
+    """Expand directories (recursively, sorted) into (file, None); what cannot be listed or read inside them
+    (a folder without permission, a broken link, a pipe named like an image) becomes (None, message), so a
+    caller reports it and goes on. Files given directly are kept as given."""
+    out: list[tuple[Path | None, str | None]] = []
     for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()))
-        else:
-            out.append(p)
+        try:
+            is_dir = p.is_dir()
+        except OSError as e:
+            out.append((None, f"{p}: cannot read ({e.strerror})"))
+            continue
+        if not is_dir:
+            out.append((p, None))
+            continue
+        found, problems = _scan_folder(p, suffixes)
+        out.extend((f, None) for f in found)
+        out.extend((None, m) for m in problems)
     return out
+
+
+def _scan_folder(folder: Path, suffixes: tuple[str, ...]) -> tuple[list[Path], list[str]]:
+    problems: list[str] = []
+    found: list[Path] = []
+
+    def unlistable(e: OSError) -> None:
+        problems.append(f"{e.filename}: cannot list ({e.strerror})")
+
+    for root, dirs, files in os.walk(folder, onerror=unlistable):
+        dirs.sort()
+        for f in files:
+            path = Path(root) / f
+            if path.suffix.lower() not in suffixes:
+                continue
+            try:
+                info = path.stat()
+            except OSError as e:
+                problems.append(f"{path}: cannot read ({e.strerror or 'broken link'})")
+                continue
+            if stat.S_ISREG(info.st_mode):
+                found.append(path)
+            else:
+                problems.append(f"{path}: not a regular file")
+    return sorted(found), problems

@@ -17,22 +17,30 @@ from crnn_ocr.page.reading import OUTPUT_FORMATS, TSV_HEADER, PageResult, hocr_d
 InputItem = tuple[str, "np.ndarray | None", "str | None"]  # (name, image or None, error or None)
 
 
+def display_name(name: str) -> str:
+    """A file name as printable, valid UTF-8 text on one line: undecodable bytes and control characters escaped."""
+    raw = name.encode("utf-8", "surrogateescape")
+    text = raw.decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def format_result(name: str, result: PageResult, output: str, *, index: int = 1, single: bool = False,
                   chars: bool = True) -> str:
     """One result in an output format (without the TSV header or the hOCR document around it).
 
-    text: a line-layout result prints `name<TAB>text` (just the text when `single`), as `ocr recognize` did
-    for crops; a page prints `==> name <==` then its text (just the text when `single`).
-    json: one JSON object per image with its path (line and word layouts also keep the `characters` list
-    of the crop record). tsv: Tesseract's TSV rows. hocr: one ocr_page element.
+    text: one row per line of text, `name<TAB>text`, whatever the image is (a crop gives one row, a page one
+    per line in reading order; an image with no text one row with empty text), so `cut -f2` or a spreadsheet
+    reads any mix; with `single`, just the text. json: one JSON object per image (JSON Lines) with its path
+    (line and word layouts also keep the `characters` list of the crop record). tsv: Tesseract's TSV rows.
+    hocr: one ocr_page element.
     """
+    name = display_name(name)
     if output == "text":
         text = result.to_text()
         if single:
             return text
-        if result.layout != "page":
-            return f"{name}\t{text}"
-        return f"==> {name} <==\n{text}\n" if text else f"==> {name} <==\n"
+        rows = [row for row in text.split("\n") if row] or [""]
+        return "\n".join(f"{name}\t{row}" for row in rows)
     if output == "json":
         import json
 
@@ -111,8 +119,8 @@ def recognize_page_cli(
                 hocr_pages.append(text)
             else:
                 out(text)
-        if bar is not None:
-            bar.update(len(pending))
+            if bar is not None:
+                bar.update(1)
         pending.clear()
         pending_lines = 0
 
