@@ -3,7 +3,7 @@ recogniser on a dataset (what `ocr eval` prints). Imported lazily: `crnn_ocr.tra
 before anything else) must not pull in torch.
 
 >>> # from crnn_ocr.train import train
->>> # train(TrainConfig.from_file("data/recipes/default.toml"))
+>>> # train(TrainConfig.from_file("data/recipes/history/default.toml"))
 """
 
 from __future__ import annotations

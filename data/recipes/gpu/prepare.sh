@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run HERE (repository root, venv active) before a session's GPU call. Packs what the bare GPU machine lacks
+# Run HERE (repository root, venv active) before the GPU call. Packs what the bare GPU machine lacks
 # into .gpu/ (git-ignored, carried by the device tool, well under its 64 MiB):
 #   .gpu/fonts  every usable system font, subset to the default vocabulary's glyphs (a few MB instead of ~77)
 #   .gpu/whl    wheels the GPU image lacks (lmdb; word lists come from data/words), for its Python 3.12
