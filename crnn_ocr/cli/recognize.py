@@ -33,28 +33,44 @@ def load_recognizer(model: str | None, backend: str, threads: int, batch_size: i
     return OnnxRecognizer(model, threads=threads, batch_size=batch_size)
 
 
-def expand_inputs(images: tuple[str, ...]) -> list[tuple[str, Path | None, str | None]]:
-    """(name, path, None) for every image to read ('-' is stdin, path None), (name, None, error) for what cannot
-    be listed; folders expand recursively. Listing first lets the progress bar know its total."""
-    from crnn_ocr.image.io import scan_images
+def expand_inputs(images: tuple[str, ...], pages: str | None = None) -> tuple[list[tuple[str, Path | None, str | None]], int]:
+    """(name, path, None) for every image or PDF to read ('-' is stdin, path None), (name, None, error) for what
+    cannot be listed; folders expand recursively (PDFs in them too). Also the number of images to read (a PDF
+    counts its pages), so the progress bar knows its total."""
+    from crnn_ocr.errors import ImageError
+    from crnn_ocr.image.io import IMAGE_SUFFIXES, scan_images
+    from crnn_ocr.image.pdf import is_pdf, parse_page_ranges, pdf_page_count
 
     out: list[tuple[str, Path | None, str | None]] = []
+    total = 0
     for item in images:
         if item == "-":
             out.append(("-", None, None))
+            total += 1
             continue
-        found = scan_images([item])
+        found = scan_images([item], IMAGE_SUFFIXES + (".pdf",))
         if not found:
             out.append((item, None, f"{item}: no images in this folder"))
-        out.extend((str(path), path, None) if path is not None else (error.split(": ", 1)[0], None, error)
-                   for path, error in found)
-    return out
+        for path, error in found:
+            if path is None:
+                out.append((error.split(": ", 1)[0], None, error))
+                continue
+            out.append((str(path), path, None))
+            try:
+                total += len(parse_page_ranges(pages, pdf_page_count(path))) if is_pdf(path) else 1
+            except (ImageError, ValueError):
+                total += 1  # reported when read
+    return out, total
 
 
-def _read_inputs(items: list[tuple[str, Path | None, str | None]], channels: int):
-    """Yield (name, array or None, error) for every expanded input, one at a time (memory stays flat)."""
+def _read_inputs(items: list[tuple[str, Path | None, str | None]], channels: int, pages: str | None = None,
+                 pdf_text: str = "auto", dpi: float | None = None):
+    """Yield (name, array or ready result or None, error[, page]) for every expanded input, one image or PDF page
+    at a time (memory stays flat)."""
     from crnn_ocr.errors import ImageError
     from crnn_ocr.image.io import read_image, read_stream_bounded
+    from crnn_ocr.image.pdf import is_pdf, iter_pdf_pages
+    from crnn_ocr.page.pdf_text import has_text_layer, page_from_text_layer
 
     for name, path, error in items:
         if error is not None:
@@ -62,7 +78,16 @@ def _read_inputs(items: list[tuple[str, Path | None, str | None]], channels: int
             continue
         try:
             source = read_stream_bounded(sys.stdin.buffer) if name == "-" else path
-            yield name, read_image(source, channels=channels), None
+            if not is_pdf(source):
+                yield name, read_image(source, channels=channels), None
+                continue
+            for page in iter_pdf_pages(source, pages, dpi, text_layer=pdf_text != "ocr"):
+                if isinstance(page, ImageError):
+                    yield name, None, str(page)
+                elif pdf_text == "layer" or (pdf_text == "auto" and has_text_layer(page)):
+                    yield name, page_from_text_layer(page), None, page.index + 1
+                else:
+                    yield name, read_image(page.image, channels=channels), None, page.index + 1
         except ImageError as e:
             yield name, None, str(e) if name != "-" else f"stdin: {str(e).split(': ', 1)[-1]}"
 
@@ -86,11 +111,18 @@ def _read_inputs(items: list[tuple[str, Path | None, str | None]], channels: int
               help="Text / non-text verifier (.onnx or .pt) that drops false line candidates on pages. "
                    "Default: the shipped weights/*verifier*.onnx.")
 @click.option("--no-verifier", is_flag=True, help="Keep every line candidate found on pages.")
+@click.option("--pages", metavar="RANGES", help="PDF pages to read, e.g. 1-3,7 (default: all).")
+@click.option("--pdf-text", type=click.Choice(["auto", "ocr", "layer"]), default="auto", show_default=True,
+              help="PDF pages with their own text: auto uses it where present, ocr always reads the image, layer only "
+                   "the text.")
+@click.option("--dpi", type=click.FloatRange(36, 1200), help="Render PDF pages at this resolution (default: chosen "
+                                                              "per page for its text height).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handles_errors
 def recognize(images, model, backend, layout, output, as_json, decoder, beam_width, lexicon, dictionary, threads,
-              batch_size, verifier, no_verifier, quiet):
-    """Read the text in IMAGES (files, folders, or - for stdin): word or line crops, pages, receipts, screenshots."""
+              batch_size, verifier, no_verifier, pages, pdf_text, dpi, quiet):
+    """Read the text in IMAGES (image files, PDFs, folders, or - for stdin): word or line crops, pages, receipts,
+    screenshots."""
     rec = load_recognizer(model, backend, threads, batch_size)
     words = None
     if lexicon:
@@ -105,12 +137,13 @@ def recognize(images, model, backend, layout, output, as_json, decoder, beam_wid
     if verifier and no_verifier:
         fail("--verifier and --no-verifier exclude each other")
     text_filter = None if no_verifier else _LazyVerifier.default(verifier, threads)
-    items = expand_inputs(images)
+    items, total = expand_inputs(images, pages)
+    single = single and total == 1
     output = output or ("json" if as_json else "text")
-    show_progress = not quiet and output != "json" and sys.stdout.isatty() and sys.stderr.isatty() and len(items) > 1
-    failures = recognize_page_cli(rec, _read_inputs(items, rec.cfg.channels), layout=layout, output=output,
-                                  single=single, text_filter=text_filter, progress=show_progress, total=len(items),
-                                  out=click.echo, err=lambda m: click.echo(m, err=True))
+    show_progress = not quiet and output != "json" and sys.stdout.isatty() and sys.stderr.isatty() and total > 1
+    failures = recognize_page_cli(rec, _read_inputs(items, rec.cfg.channels, pages, pdf_text, dpi), layout=layout,
+                                  output=output, single=single, text_filter=text_filter, progress=show_progress,
+                                  total=total, out=click.echo, err=lambda m: click.echo(m, err=True))
     if failures:
         sys.exit(1)
 

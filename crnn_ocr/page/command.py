@@ -14,7 +14,8 @@ import numpy as np
 from crnn_ocr.page.lines import TextFilter
 from crnn_ocr.page.reading import OUTPUT_FORMATS, TSV_HEADER, PageResult, hocr_document, read_pages
 
-InputItem = tuple[str, "np.ndarray | None", "str | None"]  # (name, image or None, error or None)
+# (name, image to read or a result already made (a PDF's text layer) or None, error or None[, PDF page number])
+InputItem = tuple
 
 
 def display_name(name: str) -> str:
@@ -25,7 +26,7 @@ def display_name(name: str) -> str:
 
 
 def format_result(name: str, result: PageResult, output: str, *, index: int = 1, single: bool = False,
-                  chars: bool = True) -> str:
+                  chars: bool = True, page: int | None = None) -> str:
     """One result in an output format (without the TSV header or the hOCR document around it).
 
     text: one row per line of text, `name<TAB>text`, whatever the image is (a crop gives one row, a page one
@@ -36,6 +37,8 @@ def format_result(name: str, result: PageResult, output: str, *, index: int = 1,
     """
     name = display_name(name)
     if output == "text":
+        if page is not None:
+            name = f"{name}:{page}"
         text = result.to_text()
         if single:
             return text
@@ -44,7 +47,7 @@ def format_result(name: str, result: PageResult, output: str, *, index: int = 1,
     if output == "json":
         import json
 
-        record = {"path": name, **result.to_dict(chars)}
+        record = {"path": name, **({"page": page} if page is not None else {}), **result.to_dict(chars)}
         if result.layout != "page":
             # The record `ocr recognize --json` wrote for crops before pages existed, kept for its readers.
             record["characters"] = [{"char": c.char, "confidence": round(c.confidence, 4), "x0": c.box[0],
@@ -101,7 +104,7 @@ def recognize_page_cli(
         bar = tqdm(total=total, unit="image", file=sys.stderr, dynamic_ncols=True, leave=False)
     failures = 0
     index = 0
-    pending: list[tuple[str, np.ndarray]] = []
+    pending: list[tuple[str, np.ndarray | PageResult, int | None]] = []
     pending_lines = 0
     hocr_pages: list[str] = []
     if output == "tsv":
@@ -111,10 +114,12 @@ def recognize_page_cli(
         nonlocal index, pending_lines
         if not pending:
             return
-        results = read_pages(recognizer, [a for _, a in pending], layout, text_filter, **read_options)
-        for (name, _), result in zip(pending, results):
+        arrays = [a for _, a, _ in pending if not isinstance(a, PageResult)]
+        read = iter(read_pages(recognizer, arrays, layout, text_filter, **read_options) if arrays else [])
+        for name, item, page in pending:
+            result = item if isinstance(item, PageResult) else next(read)
             index += 1
-            text = format_result(name, result, output, index=index, single=single)
+            text = format_result(name, result, output, index=index, single=single, page=page)
             if output == "hocr":
                 hocr_pages.append(text)
             else:
@@ -125,16 +130,16 @@ def recognize_page_cli(
         pending_lines = 0
 
     try:
-        for name, array, error in inputs:
+        for name, array, error, *page in inputs:
             if error is not None or array is None:
                 failures += 1
                 err(f"error: {error or name + ': cannot read'}")
                 if bar is not None:
                     bar.update(1)
                 continue
-            pending.append((name, array))
+            pending.append((name, array, page[0] if page else None))
             # A page holds tens of lines, a crop one: estimate by size so batches stay moderate.
-            pending_lines += 1 if min(array.shape[:2]) <= 200 else 40
+            pending_lines += 40 if isinstance(array, PageResult) or min(array.shape[:2]) > 200 else 1
             if pending_lines >= batch_lines or len(pending) >= batch_images:
                 flush()
         flush()
