@@ -6,6 +6,7 @@ The work is done by `crnn_ocr.datasets`, imported inside the commands so that `o
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -51,18 +52,32 @@ def _show_chars(chars: str) -> str:
 @click.option("--line-share", type=click.FloatRange(0, 1), default=0.35, show_default=True,
               help="Share of multi-word lines (the rest are single words/tokens).")
 @click.option("--max-height", type=int, default=64, show_default=True)
-@click.option("--style", type=click.Choice(["mixed", "document"]), default="mixed", show_default=True,
-              help="mixed: scene, sign, receipt and screen looks; document: lines of running text as ink on paper "
-                   "(scans, copies).")
-@click.option("--color", is_flag=True, help="Store RGB images (default gray).")
-@click.option("--overwrite", is_flag=True)
+@click.option("--style", type=click.Choice(["mixed", "document", "scene", "page"]), default="mixed", show_default=True,
+              help="Crops for the recogniser (an LMDB): mixed (scene, sign, receipt and screen looks) or document "
+                   "(running text as ink on paper). Whole images for the detector (a folder of images/ and "
+                   "labels.jsonl with word and line boxes): scene (text placed into photos) or page (documents of "
+                   "several columns, tables, receipts; some turned 90/180/270 degrees).")
+@click.option("--photos", type=click.Path(file_okay=False, exists=True),
+              help="scene: photos with boxes (labels.jsonl) whose text is painted out to make backgrounds; "
+                   "default ../shared/train/scenes/msra_td500_train when present, else generated backgrounds.")
+@click.option("--color", is_flag=True, help="Store RGB crops (default gray).")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if crnn_ocr wrote it.")
 @click.option("--quiet", "-q", is_flag=True)
 @handles_errors
-def synth(count, out, seed, workers, font_dirs, line_share, max_height, style, color, overwrite, quiet):
-    """Render COUNT labelled text images into an LMDB at OUT."""
+def synth(count, out, seed, workers, font_dirs, line_share, max_height, style, photos, color, overwrite, quiet):
+    """Render COUNT labelled images into OUT: text crops (an LMDB) or whole scenes and pages (a folder)."""
+    fonts = list(font_dirs) or None
+    if style in ("scene", "page"):
+        from crnn_ocr.detect.synth import DEFAULT_PHOTOS, synthesize_scenes
+
+        source = photos or (DEFAULT_PHOTOS if DEFAULT_PHOTOS is not None and Path(DEFAULT_PHOTOS).is_dir() else None)
+        n = synthesize_scenes(out, count, seed=seed, style=style, font_dirs=fonts, workers=workers,
+                              progress=not quiet, overwrite=overwrite, photos=source)
+        click.echo(f"wrote {n} {style} images to {out}")
+        return
     from crnn_ocr.datasets.synth import synthesize
 
-    n = synthesize(out, count, seed=seed, workers=workers, font_dirs=list(font_dirs) or None, overwrite=overwrite,
+    n = synthesize(out, count, seed=seed, workers=workers, font_dirs=fonts, overwrite=overwrite,
                    progress=not quiet, line_share=line_share, max_height=max_height, color=color, style=style)
     click.echo(f"wrote {n} samples to {out}")
 

@@ -98,7 +98,7 @@ def _read_inputs(items: list[tuple[str, Path | None, str | None]], channels: int
 @click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True)
 @click.option("--layout", type=click.Choice(["auto", "page", "line", "word"]), default="auto", show_default=True,
               help="page: find and read the text lines; line/word: the image is one line/word; auto: decide.")
-@click.option("--format", "output", type=click.Choice(["text", "json", "tsv", "hocr"]),
+@click.option("--format", "output", type=click.Choice(["text", "json", "tsv", "hocr", "alto"]),
               help="Output format (default text; --json is --format json).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON record per image (text, confidence, characters, lines).")
 @click.option("--decoder", type=click.Choice(["greedy", "beam"]), default="greedy", show_default=True)

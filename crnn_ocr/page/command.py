@@ -57,6 +57,10 @@ def format_result(name: str, result: PageResult, output: str, *, index: int = 1,
         return result.to_tsv(page_num=index, header=False).rstrip("\n")
     if output == "hocr":
         return result.to_hocr(page_num=index, title=name, standalone=False)
+    if output == "alto":
+        from crnn_ocr.page.alto import alto_page
+
+        return alto_page(result, index)
     raise ValueError(f"unknown output format {output!r}: use one of {', '.join(OUTPUT_FORMATS)}")
 
 
@@ -107,6 +111,7 @@ def recognize_page_cli(
     pending: list[tuple[str, np.ndarray | PageResult, int | None]] = []
     pending_lines = 0
     hocr_pages: list[str] = []
+    alto_pages: list[tuple[str, PageResult]] = []
     if output == "tsv":
         out(TSV_HEADER)
 
@@ -119,6 +124,11 @@ def recognize_page_cli(
         for name, item, page in pending:
             result = item if isinstance(item, PageResult) else next(read)
             index += 1
+            if output == "alto":  # one document: its header names the source when there is one
+                alto_pages.append((name, result))
+                if bar is not None:
+                    bar.update(1)
+                continue
             text = format_result(name, result, output, index=index, single=single, page=page)
             if output == "hocr":
                 hocr_pages.append(text)
@@ -148,6 +158,10 @@ def recognize_page_cli(
             bar.close()
     if output == "hocr":
         out(hocr_document(hocr_pages).rstrip("\n"))
+    if output == "alto":
+        from crnn_ocr.page.alto import alto_document
+
+        out(alto_document(alto_pages).rstrip("\n"))
     return failures
 
 

@@ -25,7 +25,7 @@ from crnn_ocr.page.lines import LineBox, TextFilter, apply_filter, crop_line, fi
 from crnn_ocr.text.vocab import CharInfo, Prediction
 
 LAYOUTS = ("auto", "page", "line", "word")
-OUTPUT_FORMATS = ("text", "json", "tsv", "hocr")
+OUTPUT_FORMATS = ("text", "json", "tsv", "hocr", "alto")
 TSV_HEADER = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext"
 
 Box = tuple[int, int, int, int]
@@ -176,6 +176,12 @@ class PageResult:
         out.append("  </div>")
         body = "\n".join(out)
         return hocr_document([body]) if standalone else body
+
+    def to_alto(self, name: str = "") -> str:
+        """This page as a complete ALTO v4 document (`crnn_ocr.page.alto`)."""
+        from crnn_ocr.page.alto import alto_document
+
+        return alto_document([(name, self)])
 
     def _blocks(self) -> list[list[LineResult]]:
         blocks: list[list[LineResult]] = []
