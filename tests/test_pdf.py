@@ -136,3 +136,49 @@ def test_a_page_that_cannot_render_is_an_error_in_its_place(tmp_path):
     with pytest.raises(ImageError, match="bad page range"):
         list(iter_pdf_pages(pdf, pages="0"))
     assert isinstance(next(iter_pdf_pages(pdf, dpi=1200, max_pixels=1_000_000)).image, np.ndarray)
+
+
+def pdf_text(path: Path) -> str:
+    """The text of every page as PDFium extracts it (what search and copy-paste see)."""
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(str(path))
+    try:
+        return "\n".join(document[i].get_textpage().get_text_range() for i in range(len(document)))
+    finally:
+        document.close()
+
+
+def test_searchable_pdf_out_keeps_the_pages_and_adds_their_words_in_reading_order(tmp_path):
+    import shutil
+
+    scan = scanned_pdf(tmp_path / "scan.pdf", ["Invoice number 4711", "Total amount due"], pages=2)
+    photo = tmp_path / "note.png"
+    image = Image.new("RGB", (1200, 300), (250, 245, 230))
+    ImageDraw.Draw(image).text((40, 100), "Meeting at noon", fill=(20, 20, 120), font=ImageFont.truetype(str(FONT), 60))
+    image.save(photo, dpi=(200, 200))
+    out = tmp_path / "out" / "searchable.pdf"
+    result = run("recognize", scan, photo, "--format", "pdf", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert pdf_page_count(out) == 3
+    words = pdf_text(out).split()
+    assert words[:6] == ["Invoice", "number", "4711", "Total", "amount", "due"] and words[-3:] == ["Meeting", "at", "noon"]
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(str(out))
+    assert abs(document[2].get_width() - 1200 * 72 / 200) < 0.5  # the image's own resolution sets the page size
+    document.close()
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True).stdout
+        assert text.split()[:3] == ["Invoice", "number", "4711"] and "Meeting at noon" in text
+
+
+def test_searchable_pdf_needs_out_and_leaves_nothing_when_every_input_fails(tmp_path):
+    missing = run("recognize", tmp_path / "nothing.png", "--format", "pdf")
+    assert missing.returncode == 1 and missing.stderr.strip() == "error: --format pdf writes a file: give --out FILE.pdf"
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.7 but nothing else")
+    out = tmp_path / "out.pdf"
+    result = run("recognize", broken, "--format", "pdf", "--out", out)
+    assert result.returncode == 1 and result.stderr.startswith("error: ") and not out.exists()
+    assert list(tmp_path.glob("out.pdf*")) == []

@@ -63,6 +63,20 @@ def expand_inputs(images: tuple[str, ...], pages: str | None = None) -> tuple[li
     return out, total
 
 
+def image_dpi(path: Path | None) -> float | None:
+    """The resolution an image file declares (PNG pHYs, JPEG JFIF/EXIF, TIFF), if plausible."""
+    if path is None:
+        return None
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            x = image.info.get("dpi", (0, 0))[0]
+    except (OSError, ValueError, TypeError, IndexError):
+        return None
+    return float(x) if 50 <= float(x) <= 2400 else None
+
+
 def _read_inputs(items: list[tuple[str, Path | None, str | None]], channels: int, pages: str | None = None,
                  pdf_text: str = "auto", dpi: float | None = None):
     """Yield (name, array or ready result or None, error[, page]) for every expanded input, one image or PDF page
@@ -79,7 +93,7 @@ def _read_inputs(items: list[tuple[str, Path | None, str | None]], channels: int
         try:
             source = read_stream_bounded(sys.stdin.buffer) if name == "-" else path
             if not is_pdf(source):
-                yield name, read_image(source, channels=channels), None
+                yield name, read_image(source, channels=channels), None, None, image_dpi(path)
                 continue
             for page in iter_pdf_pages(source, pages, dpi, text_layer=pdf_text != "ocr"):
                 if isinstance(page, ImageError):
@@ -87,7 +101,7 @@ def _read_inputs(items: list[tuple[str, Path | None, str | None]], channels: int
                 elif pdf_text == "layer" or (pdf_text == "auto" and has_text_layer(page)):
                     yield name, page_from_text_layer(page), None, page.index + 1
                 else:
-                    yield name, read_image(page.image, channels=channels), None, page.index + 1
+                    yield name, read_image(page.image, channels=channels), None, page.index + 1, page.dpi
         except ImageError as e:
             yield name, None, str(e) if name != "-" else f"stdin: {str(e).split(': ', 1)[-1]}"
 
@@ -98,8 +112,10 @@ def _read_inputs(items: list[tuple[str, Path | None, str | None]], channels: int
 @click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True)
 @click.option("--layout", type=click.Choice(["auto", "page", "line", "word"]), default="auto", show_default=True,
               help="page: find and read the text lines; line/word: the image is one line/word; auto: decide.")
-@click.option("--format", "output", type=click.Choice(["text", "json", "tsv", "hocr", "alto"]),
-              help="Output format (default text; --json is --format json).")
+@click.option("--format", "output", type=click.Choice(["text", "json", "tsv", "hocr", "alto", "pdf"]),
+              help="Output format (default text; --json is --format json; pdf: a searchable PDF, needs --out).")
+@click.option("--out", "-o", "out_path", type=click.Path(dir_okay=False),
+              help="Write the output to this file instead of stdout (written whole at the end, or not at all).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON record per image (text, confidence, characters, lines).")
 @click.option("--decoder", type=click.Choice(["greedy", "beam"]), default="greedy", show_default=True)
 @click.option("--beam-width", type=click.IntRange(1, 1000), default=10, show_default=True)
@@ -119,8 +135,8 @@ def _read_inputs(items: list[tuple[str, Path | None, str | None]], channels: int
                                                               "per page for its text height).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handles_errors
-def recognize(images, model, backend, layout, output, as_json, decoder, beam_width, lexicon, dictionary, threads,
-              batch_size, verifier, no_verifier, pages, pdf_text, dpi, quiet):
+def recognize(images, model, backend, layout, output, out_path, as_json, decoder, beam_width, lexicon, dictionary,
+              threads, batch_size, verifier, no_verifier, pages, pdf_text, dpi, quiet):
     """Read the text in IMAGES (image files, PDFs, folders, or - for stdin): word or line crops, pages, receipts,
     screenshots."""
     rec = load_recognizer(model, backend, threads, batch_size)
@@ -140,12 +156,66 @@ def recognize(images, model, backend, layout, output, as_json, decoder, beam_wid
     items, total = expand_inputs(images, pages)
     single = single and total == 1
     output = output or ("json" if as_json else "text")
-    show_progress = not quiet and output != "json" and sys.stdout.isatty() and sys.stderr.isatty() and total > 1
-    failures = recognize_page_cli(rec, _read_inputs(items, rec.cfg.channels, pages, pdf_text, dpi), layout=layout,
-                                  output=output, single=single, text_filter=text_filter, progress=show_progress,
-                                  total=total, out=click.echo, err=lambda m: click.echo(m, err=True))
+    if output == "pdf" and not out_path:
+        fail("--format pdf writes a file: give --out FILE.pdf")
+    results_on_terminal = out_path is None and sys.stdout.isatty() and output != "json"
+    show_progress = not quiet and sys.stderr.isatty() and total > 1 and (out_path is not None or results_on_terminal)
+    channels = 3 if output == "pdf" else rec.cfg.channels  # the PDF keeps the colours of the page
+    inputs = _read_inputs(items, channels, pages, "ocr" if output == "pdf" else pdf_text, dpi)
+    with _Output(out_path, output) as sink:
+        failures = recognize_page_cli(rec, inputs, layout=layout, output=output, single=single, text_filter=text_filter,
+                                      progress=show_progress, total=total, out=sink.write,
+                                      err=lambda m: click.echo(m, err=True), pdf_out=sink.pdf)
+        if failures == total:
+            sink.discard()
     if failures:
         sys.exit(1)
+
+
+class _Output:
+    """Where results go: stdout, or a file written under a temporary name and renamed when complete (a PDF
+    for --format pdf). Nothing is left at --out when every input failed or the command was interrupted."""
+
+    def __init__(self, path: str | None, output: str):
+        self.path, self.pdf, self.file, self.keep = path, None, None, True
+        if path is None:
+            return
+        if output == "pdf":
+            from crnn_ocr.page.pdf_output import SearchablePdf
+
+            self.pdf = SearchablePdf(path)
+        else:
+            import tempfile
+
+            target = Path(path).resolve()
+            fd, self.tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+            self.file = open(fd, "w", encoding="utf-8")
+
+    def write(self, text: str) -> None:
+        if self.file is not None:
+            self.file.write(text + "\n")
+        else:
+            click.echo(text)
+
+    def discard(self) -> None:
+        self.keep = False
+
+    def __enter__(self) -> _Output:
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        ok = exc_type is None and self.keep
+        if self.pdf is not None:
+            self.pdf.close() if ok else self.pdf.abort()
+        if self.file is not None:
+            import os
+
+            self.file.close()
+            if ok:
+                os.chmod(self.tmp, 0o644)
+                os.replace(self.tmp, self.path)
+            else:
+                os.unlink(self.tmp)
 
 
 class _LazyVerifier:

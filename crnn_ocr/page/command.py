@@ -78,16 +78,18 @@ def recognize_page_cli(
     err: Callable[[str], None] | None = None,
     batch_lines: int = 256,
     batch_images: int = 64,
+    pdf_out=None,
     **read_options,
 ) -> int:
     """Read every input image and print the results; returns how many inputs failed.
 
     Args:
         recognizer: any `TextRecognizer` (its decoder already set).
-        inputs: (name, uint8 array, None) for a readable image, (name, None, message) for a failed one;
-            `crnn_ocr.cli._read_inputs` yields exactly this.
+        inputs: (name, uint8 array, None[, PDF page number[, dpi]]) for a readable image, (name, PageResult,
+            None, page) for a PDF page's own text, (name, None, message) for a failed one;
+            `crnn_ocr.cli.recognize._read_inputs` yields exactly this.
         layout: auto | page | line | word (see `read_page`).
-        output: text | json | tsv | hocr.
+        output: text | json | tsv | hocr | alto | pdf (pages go to `pdf_out`, a `SearchablePdf`).
         single: one input, printed without its name (text output).
         progress: a progress bar on stderr (None: when stderr is a terminal and there is more than one input).
         total: number of inputs, for the progress bar.
@@ -95,8 +97,10 @@ def recognize_page_cli(
         batch_lines, batch_images: images are read together until about this many lines or images.
         read_options: chunk_width, overlap, pad for `read_pages`.
     """
-    if output not in OUTPUT_FORMATS:
-        raise ValueError(f"unknown output format {output!r}: use one of {', '.join(OUTPUT_FORMATS)}")
+    if output not in (*OUTPUT_FORMATS, "pdf"):
+        raise ValueError(f"unknown output format {output!r}: use one of {', '.join(OUTPUT_FORMATS)}, pdf")
+    if (output == "pdf") != (pdf_out is not None):
+        raise ValueError("the pdf output needs pdf_out, and only it")
     out = out or _printer(sys.stdout)
     err = err or _printer(sys.stderr)
     if progress is None:
@@ -108,7 +112,7 @@ def recognize_page_cli(
         bar = tqdm(total=total, unit="image", file=sys.stderr, dynamic_ncols=True, leave=False)
     failures = 0
     index = 0
-    pending: list[tuple[str, np.ndarray | PageResult, int | None]] = []
+    pending: list[tuple[str, np.ndarray | PageResult, int | None, float]] = []
     pending_lines = 0
     hocr_pages: list[str] = []
     alto_pages: list[tuple[str, PageResult]] = []
@@ -119,11 +123,16 @@ def recognize_page_cli(
         nonlocal index, pending_lines
         if not pending:
             return
-        arrays = [a for _, a, _ in pending if not isinstance(a, PageResult)]
+        arrays = [a for _, a, _, _ in pending if not isinstance(a, PageResult)]
         read = iter(read_pages(recognizer, arrays, layout, text_filter, **read_options) if arrays else [])
-        for name, item, page in pending:
+        for name, item, page, dpi in pending:
             result = item if isinstance(item, PageResult) else next(read)
             index += 1
+            if output == "pdf":
+                pdf_out.add_page(item, result, dpi)
+                if bar is not None:
+                    bar.update(1)
+                continue
             if output == "alto":  # one document: its header names the source when there is one
                 alto_pages.append((name, result))
                 if bar is not None:
@@ -140,14 +149,15 @@ def recognize_page_cli(
         pending_lines = 0
 
     try:
-        for name, array, error, *page in inputs:
+        for name, array, error, *where in inputs:
             if error is not None or array is None:
                 failures += 1
                 err(f"error: {error or name + ': cannot read'}")
                 if bar is not None:
                     bar.update(1)
                 continue
-            pending.append((name, array, page[0] if page else None))
+            page, dpi = (where + [None, None])[:2]
+            pending.append((name, array, page, dpi or 300.0))
             # A page holds tens of lines, a crop one: estimate by size so batches stay moderate.
             pending_lines += 40 if isinstance(array, PageResult) or min(array.shape[:2]) > 200 else 1
             if pending_lines >= batch_lines or len(pending) >= batch_images:
