@@ -18,14 +18,14 @@ LAYERS = {
     "errors": 0, "config": 0, "files": 0, "defaults": 0,
     "text": 1, "image": 1,
     "models": 2, "datasets": 2,
-    "recognize": 3, "page": 3, "detect": 3, "runtime": 3,
+    "recognize": 3, "page": 3, "detect": 3, "runtime": 3, "reader": 3,
     "train": 4, "export": 4,
     "gan": 5, "dbn": 5,
     "cli": 6,
     # the detector's training side sits with recognition's training; its runtime side stays in layer 3
     "detect.nets": 4, "detect.data": 4, "detect.train": 4, "detect.export": 4, "detect.evaluate": 4,
 }
-TORCH_FREE = ["errors", "config", "files", "defaults", "text", "image", "page", "runtime", "recognize.base",
+TORCH_FREE = ["errors", "config", "files", "defaults", "text", "image", "page", "runtime", "reader", "recognize.base",
               "recognize.onnx", "detect.config", "detect.postprocess", "detect.runtime", "detect.scoring",
               "detect.targets", "detect.synth", "detect.inpaint"]
 

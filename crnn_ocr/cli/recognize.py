@@ -11,26 +11,10 @@ from crnn_ocr.cli.common import DICTIONARY_OPTION, dictionary_for, fail, handles
 
 
 def load_recognizer(model: str | None, backend: str, threads: int, batch_size: int):
-    from crnn_ocr.defaults import default_model
+    """The library's loader (`crnn_ocr.reader.load_recognizer`): the CLI and `crnn_ocr.load()` share defaults."""
+    from crnn_ocr.reader import load_recognizer as load
 
-    if model is None:
-        path = default_model("torch" if backend == "torch" else "onnx") or default_model("torch")
-        if path is None:
-            fail("no shipped model found in weights/; pass --model PATH (.onnx or .pt)")
-        model = str(path)
-    if backend == "auto":
-        backend = "torch" if model.endswith(".pt") else "onnx"
-    if backend == "torch":
-        import torch
-
-        from crnn_ocr.recognize.torch_backend import TorchRecognizer
-
-        if threads:
-            torch.set_num_threads(threads)
-        return TorchRecognizer.from_checkpoint(model, batch_size=batch_size)
-    from crnn_ocr.recognize.onnx import OnnxRecognizer
-
-    return OnnxRecognizer(model, threads=threads, batch_size=batch_size)
+    return load(model, backend, threads, batch_size)
 
 
 def expand_inputs(images: tuple[str, ...], pages: str | None = None) -> tuple[list[tuple[str, Path | None, str | None]], int]:
@@ -152,7 +136,7 @@ def recognize(images, model, backend, layout, output, out_path, as_json, decoder
     single = len(images) == 1 and images[0] != "-" and not Path(images[0]).is_dir()
     if verifier and no_verifier:
         fail("--verifier and --no-verifier exclude each other")
-    text_filter = None if no_verifier else _LazyVerifier.default(verifier, threads)
+    text_filter = None if no_verifier else default_verifier(verifier, threads)
     items, total = expand_inputs(images, pages)
     single = single and total == 1
     output = output or ("json" if as_json else "text")
@@ -218,22 +202,11 @@ class _Output:
                 os.unlink(self.tmp)
 
 
-class _LazyVerifier:
-    """The page filter, loaded on the first page (word and line crops never need it)."""
+def default_verifier(path: str | None, threads: int):
+    """--verifier PATH (an exported .onnx, or a .pt training checkpoint), else the shipped one, loaded lazily."""
+    from crnn_ocr.cli.common import load_verifier_file
+    from crnn_ocr.defaults import find_verifier
+    from crnn_ocr.reader import LazyVerifier
 
-    def __init__(self, path: Path, threads: int):
-        self.path, self.threads, self.verifier = path, threads, None
-
-    @classmethod
-    def default(cls, path: str | None, threads: int):
-        from crnn_ocr.defaults import find_verifier
-
-        found = Path(path) if path else find_verifier(".onnx")
-        return cls(found, threads or 1) if found is not None else None
-
-    def __call__(self, crops):
-        if self.verifier is None:
-            from crnn_ocr.cli.common import load_verifier_file
-
-            self.verifier = load_verifier_file(self.path, self.threads)
-        return self.verifier(crops)
+    found = Path(path) if path else find_verifier(".onnx")
+    return LazyVerifier(found, threads, load=load_verifier_file) if found is not None else None

@@ -43,16 +43,30 @@ class CharResult:
         return {"char": self.char, "confidence": round(self.confidence, 4), "box": list(self.box)}
 
 
+Quad = tuple[tuple[float, float], ...]
+
+
 @dataclass
 class WordResult:
-    """A run of characters between spaces; its box is snapped to the ink around its characters."""
+    """A run of characters between spaces; its box is snapped to the ink around its characters.
+
+    `box` is axis-aligned (x0, y0, x1, y1); `quad` the word's own 4 corners (clockwise from the top-left of
+    the text), which differ from the box on rotated or skewed lines.
+    """
 
     text: str
     confidence: float
     box: Box
+    quad: Quad | None = None
+
+    def __post_init__(self) -> None:
+        if self.quad is None:
+            x0, y0, x1, y1 = self.box
+            self.quad = ((float(x0), float(y0)), (float(x1), float(y0)), (float(x1), float(y1)), (float(x0), float(y1)))
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "confidence": round(self.confidence, 4), "box": list(self.box)}
+        return {"text": self.text, "confidence": round(self.confidence, 4), "box": list(self.box),
+                "quad": [[round(x, 1), round(y, 1)] for x, y in self.quad]}
 
 
 @dataclass
@@ -345,9 +359,14 @@ def _geometric_mean(values: Sequence[float]) -> float:
     return float(np.exp(np.mean(np.log(np.maximum(values, 1e-12)))))
 
 
-def _map_box(to_image: np.ndarray, x0: float, y0: float, x1: float, y1: float, width: int, height: int) -> Box:
+def _map_quad(to_image: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> Quad:
     corners = np.array([[x0, y0, 1], [x1, y0, 1], [x1, y1, 1], [x0, y1, 1]], dtype=np.float64)
     pts = corners @ to_image.T  # (4, 3) @ (3, 2) -> (4, 2) image pixels
+    return tuple((float(x), float(y)) for x, y in pts)
+
+
+def _map_box(to_image: np.ndarray, x0: float, y0: float, x1: float, y1: float, width: int, height: int) -> Box:
+    pts = np.asarray(_map_quad(to_image, x0, y0, x1, y1))
     bx0, by0 = np.floor(pts.min(axis=0))
     bx1, by1 = np.ceil(pts.max(axis=0))
     return (int(np.clip(bx0, 0, width)), int(np.clip(by0, 0, height)), int(np.clip(bx1, 0, width)),
@@ -481,7 +500,8 @@ def _assemble(plan: _Plan, predictions: Sequence[Prediction]) -> PageResult:
         words = []
         chars_out = []
         for wtext, wconf, x0, y0, x1, y1, wchars in _words(chars, dark, job.text_band):
-            words.append(WordResult(wtext, wconf, _map_box(job.to_image, x0, y0, x1, y1, plan.width, plan.height)))
+            words.append(WordResult(wtext, wconf, _map_box(job.to_image, x0, y0, x1, y1, plan.width, plan.height),
+                                    _map_quad(job.to_image, x0, y0, x1, y1)))
             for c in wchars:
                 chars_out.append(CharResult(c.char, c.confidence,
                                             _map_box(job.to_image, c.x0, y0, max(c.x1, c.x0 + 1), y1, plan.width,
