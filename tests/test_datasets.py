@@ -565,3 +565,45 @@ def test_a_new_dataset_format_is_one_registered_class(tmp_path):
             register_reader("test-json-list")(JsonListSource)
     finally:
         sources_module._READERS.pop("test-json-list", None)
+
+
+def _lmdb_of(path: Path, n: int = 300) -> Path:
+    with LmdbWriter(path) as writer:
+        for i in range(n):
+            writer.add(SAMPLES[i % len(SAMPLES)][0], f"word{i}")
+    return path
+
+
+def test_a_truncated_lmdb_is_one_clear_error_in_every_command_not_a_sigbus(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    lmdb_path = _lmdb_of(tmp_path / "x.lmdb")
+    data = lmdb_path / "data.mdb"
+    os.truncate(data, data.stat().st_size // 3)  # an interrupted copy
+    repo = Path(__file__).resolve().parents[1]
+    for args in (["data", "inspect", lmdb_path], ["data", "create-lmdb", lmdb_path, "--out", tmp_path / "y.lmdb", "-q"],
+                 ["eval", "--data", lmdb_path, "-q"],
+                 ["train", "--train", lmdb_path, "--out", tmp_path / "run", "--steps", "1", "-q"]):
+        run = subprocess.run([sys.executable, str(repo / "cli.py"), *map(str, args)], capture_output=True, text=True,
+                             cwd=repo, timeout=120)
+        assert run.returncode == 1, (args, run.returncode, run.stderr[-500:])
+        assert run.stderr.strip().splitlines()[-1].startswith("error: ") and "truncated LMDB" in run.stderr, args
+
+
+def test_a_damaged_page_is_reported_per_sample(tmp_path):
+    lmdb_path = _lmdb_of(tmp_path / "x.lmdb")
+    data = lmdb_path / "data.mdb"
+    raw = bytearray(data.read_bytes())
+    raw[len(raw) // 2: len(raw) // 2 + 65536] = bytes(65536)  # a zeroed 64 KB stretch
+    data.write_bytes(bytes(raw))
+    source = open_source(lmdb_path)
+    failures = 0
+    for i in range(len(source)):
+        try:
+            source.image_bytes(i), source.label(i)
+        except DatasetError as e:
+            failures += 1
+            assert "damaged LMDB" in str(e) or "missing" in str(e) or "UTF-8" in str(e)
+    assert failures > 0

@@ -98,9 +98,22 @@ def shared_env(path: Path) -> lmdb.Environment:
     cached = _ENVS.get(key)
     if cached is None or cached[0] != pid:
         env = lmdb.open(key, readonly=True, lock=False, readahead=False, meminit=False, max_readers=64)
+        _check_complete(env, path)
         _ENVS[key] = (pid, env)
         return env
     return cached[1]
+
+
+def _check_complete(env: lmdb.Environment, path: Path) -> None:
+    """Refuse an LMDB whose data file is shorter than its own last page says (an interrupted copy): reading
+    past the end of a memory-mapped file kills the process with SIGBUS, with no message."""
+    pages_needed = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
+    data = path / "data.mdb" if path.is_dir() else path
+    size = data.stat().st_size
+    if size < pages_needed:
+        env.close()
+        raise DatasetError(f"{path}: truncated LMDB (data.mdb has {size} bytes, its pages need {pages_needed}); "
+                           "copy it again")
 
 
 def release_env(path: Path) -> None:
@@ -174,8 +187,12 @@ class LmdbSource(Source):
         return f"{self.name}:image-{i + 1:09d}"
 
     def _txn_get(self, key: bytes) -> bytes | None:
-        with shared_env(self.path).begin() as txn:
-            return txn.get(key)
+        try:
+            with shared_env(self.path).begin() as txn:
+                return txn.get(key)
+        except lmdb.Error as e:  # a damaged page (CorruptedError, PageNotFoundError, ...)
+            raise DatasetError(f"{self.path}: damaged LMDB reading {key.decode(errors='replace')} "
+                               f"({type(e).__name__})") from e
 
     def __len__(self) -> int:
         return self.n
