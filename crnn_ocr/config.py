@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ class ModelConfig:
         _check(isinstance(self.arch, str) and bool(self.arch), "model.arch must be a name")
         _check(self.height in (16, 32, 48, 64), f"model.height must be 16, 32, 48 or 64, not {self.height}")
         _check(self.channels in (1, 3), f"model.channels must be 1 or 3, not {self.channels}")
+        _check(math.isfinite(self.mean) and math.isfinite(self.std), "model.mean and model.std must be finite numbers")
         _check(self.std > 0, "model.std must be positive")
         _check(0 < self.min_width <= self.max_width, "model.min_width must be positive and <= max_width")
         _check(self.width_stride >= 1, "model.width_stride must be >= 1")

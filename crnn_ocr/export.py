@@ -11,6 +11,7 @@ nothing else.
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -179,30 +180,42 @@ def export_onnx(checkpoint_path: str | Path, out_path: str | Path, opset: int = 
     >>> # export_onnx("best.pt", "model.onnx", int8=True, data="../shared/eval/iiit5k_test")["int8"]["accuracy_change"]
     """
     model, cfg, vocab = load_model(checkpoint_path)
-    out_path = export_model(model, cfg, vocab, out_path, opset)
-    report: dict[str, Any] = {"checkpoint": str(checkpoint_path), "onnx": str(out_path), "arch": cfg.arch,
-                              "opset": opset, "size_bytes": out_path.stat().st_size, "vocab_size": len(vocab)}
-    if check:
-        check_model(out_path)
-        report["checker"] = "passed"
-        report["parity"] = parity(model, cfg, out_path)
-        if report["parity"]["max_abs_diff"] > tolerance:
-            raise ExportError(f"{out_path}: onnxruntime differs from torch by {report['parity']['max_abs_diff']:.2e} "
-                              f"(tolerance {tolerance:.0e})")
-    if int8:
-        int8_path = out_path.with_name(out_path.stem + ".int8.onnx")
-        quantize_int8(out_path, int8_path)
-        OnnxRecognizer(int8_path)  # the metadata survived quantization and the file loads
-        q = parity(model, cfg, int8_path, reference=out_path)
-        report["int8"] = {"onnx": str(int8_path), "size_bytes": int8_path.stat().st_size,
-                          "max_abs_diff_vs_fp32": q["max_abs_diff"], "argmax_agreement_vs_fp32": q["argmax_agreement"]}
-    if data is not None:
-        report["score"] = score(out_path, data, limit)
+    final = Path(out_path)
+    final_int8 = final.with_name(final.stem + ".int8.onnx")
+    # Everything is written and checked under temporary names first: a failed check, a kill or a full disk
+    # leaves the previous export untouched, and both files appear together.
+    staged = final.with_name(f".{final.stem}.partial-{os.getpid()}.onnx")
+    staged_int8 = final.with_name(f".{final.stem}.partial-{os.getpid()}.int8.onnx")
+    try:
+        export_model(model, cfg, vocab, staged, opset)
+        report: dict[str, Any] = {"checkpoint": str(checkpoint_path), "onnx": str(final), "arch": cfg.arch,
+                                  "opset": opset, "size_bytes": staged.stat().st_size, "vocab_size": len(vocab)}
+        if check:
+            check_model(staged)
+            report["checker"] = "passed"
+            report["parity"] = parity(model, cfg, staged)
+            if report["parity"]["max_abs_diff"] > tolerance:
+                raise ExportError(f"{final}: onnxruntime differs from torch by {report['parity']['max_abs_diff']:.2e} "
+                                  f"(tolerance {tolerance:.0e}); nothing written")
         if int8:
-            fp32_score, int8_score = report["score"], score(report["int8"]["onnx"], data, limit)
-            report["int8"].update({
-                "data": str(data), "score": int8_score,
-                "accuracy_change": int8_score["protocol_accuracy"] - fp32_score["protocol_accuracy"],
-                "cer_change": int8_score["protocol_cer"] - fp32_score["protocol_cer"],
-            })
+            quantize_int8(staged, staged_int8)
+            OnnxRecognizer(staged_int8)  # the metadata survived quantization and the file loads
+            q = parity(model, cfg, staged_int8, reference=staged)
+            report["int8"] = {"onnx": str(final_int8), "size_bytes": staged_int8.stat().st_size,
+                              "max_abs_diff_vs_fp32": q["max_abs_diff"], "argmax_agreement_vs_fp32": q["argmax_agreement"]}
+        if data is not None:
+            report["score"] = score(staged, data, limit)
+            if int8:
+                fp32_score, int8_score = report["score"], score(staged_int8, data, limit)
+                report["int8"].update({
+                    "data": str(data), "score": int8_score,
+                    "accuracy_change": int8_score["protocol_accuracy"] - fp32_score["protocol_accuracy"],
+                    "cer_change": int8_score["protocol_cer"] - fp32_score["protocol_cer"],
+                })
+        os.replace(staged, final)
+        if int8:
+            os.replace(staged_int8, final_int8)
+    finally:
+        staged.unlink(missing_ok=True)
+        staged_int8.unlink(missing_ok=True)
     return report

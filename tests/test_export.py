@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -141,9 +142,29 @@ def test_preprocessing_metadata_round_trip(tmp_path, tiny_vocab):
     assert [p.text for p in rec.recognize_arrays(images)] == [p.text for p in want]
 
 
-def test_parity_failure_is_an_error(tiny_checkpoint, tmp_path):
-    with pytest.raises(ExportError, match="differs from torch"):
-        export_onnx(tiny_checkpoint, tmp_path / "x.onnx", tolerance=-1.0)
+def test_parity_failure_is_an_error_and_keeps_the_previous_export(tiny_checkpoint, tmp_path):
+    report = export_onnx(tiny_checkpoint, tmp_path / "x.onnx", int8=True)
+    before = {name: (tmp_path / name).read_bytes() for name in ("x.onnx", "x.int8.onnx")}
+    assert report["int8"]["onnx"] == str(tmp_path / "x.int8.onnx")
+    with pytest.raises(ExportError, match="differs from torch.*nothing written"):
+        export_onnx(tiny_checkpoint, tmp_path / "x.onnx", int8=True, tolerance=-1.0)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # untouched, no temporary file left
+
+
+def test_an_interrupted_int8_export_leaves_the_previous_files(tiny_checkpoint, tmp_path, monkeypatch):
+    import crnn_ocr.export as export_module
+
+    export_onnx(tiny_checkpoint, tmp_path / "x.onnx", int8=True)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def killed(fp32, int8):
+        Path(int8).write_bytes(b"")  # what a kill during quantization leaves behind
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export_module, "quantize_int8", killed)
+    with pytest.raises(KeyboardInterrupt):
+        export_onnx(tiny_checkpoint, tmp_path / "x.onnx", int8=True)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
 def test_export_writes_atomically_and_leaves_no_temporary_files(tiny_checkpoint, tmp_path):

@@ -211,12 +211,38 @@ def test_bad_model_files_give_one_clear_line(kind, message, tmp_path, tiny_check
     assert message in text and "\n" not in text and str(path) in text
 
 
-def test_good_metadata_on_a_foreign_graph_loads(tmp_path):
-    """The control for the test above: the same hand-made graph with our metadata is accepted."""
+def test_metadata_that_does_not_fit_the_graph_is_refused_on_load(exported, tmp_path):
+    import onnx
+
     from crnn_ocr.runtime import OnnxRecognizer
 
-    rec = OnnxRecognizer(_onnx_with_metadata(tmp_path / "m.onnx", _good_metadata()))
-    assert rec.vocab.chars == "abc" and rec.cfg.height == 32
+    _, model = exported
+    good = OnnxRecognizer(model)  # the control: the model as exported loads
+    vocab = good.vocab.chars
+
+    def altered(name: str, **changes: str) -> Path:
+        proto = onnx.load(str(model))
+        for entry in proto.metadata_props:
+            if entry.key in changes:
+                entry.value = changes[entry.key]
+            if entry.key == "config":  # the JSON copy of the config would otherwise restore the value
+                entry.value = "{}"
+        path = tmp_path / name
+        onnx.save(proto, str(path))
+        return path
+
+    cases = {
+        "taller.onnx": ({"height": "48"}, "pixels high but metadata says 48"),
+        "longer_vocab.onnx": ({"vocab": vocab + "ΩΣ"}, "vocabulary needs"),
+        "shorter_vocab.onnx": ({"vocab": vocab[:-3]}, "vocabulary needs"),
+        "nan_mean.onnx": ({"mean": "nan"}, "must be finite"),
+    }
+    for name, (changes, message) in cases.items():
+        with pytest.raises(CheckpointError, match=message) as info:
+            OnnxRecognizer(altered(name, **changes))
+        assert "\n" not in str(info.value), name
+    with pytest.raises(CheckpointError, match="scores|does not take"):  # our metadata on a foreign graph
+        OnnxRecognizer(_onnx_with_metadata(tmp_path / "m.onnx", _good_metadata()))
 
 
 def test_cli_reports_a_bad_model_in_one_line(tmp_path):

@@ -153,10 +153,28 @@ class OnnxRecognizer(TextRecognizer):
             raise CheckpointError(f"{self.path}: expected one (B, C, H, W) input, found {[i.name for i in inputs]}")
         self.input_name = inputs[0].name
         self.output_name = OUTPUT_NAME if any(o.name == OUTPUT_NAME for o in outputs) else outputs[0].name
-        channels = inputs[0].shape[1]
+        channels, height = inputs[0].shape[1], inputs[0].shape[2]
         if isinstance(channels, int) and channels != cfg.channels:
             raise CheckpointError(f"{self.path}: input has {channels} channels but metadata says {cfg.channels}")
+        if isinstance(height, int) and height != cfg.height:
+            raise CheckpointError(f"{self.path}: input is {height} pixels high but metadata says {cfg.height}")
         super().__init__(self._forward, cfg, vocab, batch_size)
+        self._check_graph()
+
+    def _check_graph(self) -> None:
+        """One forward pass of a blank image: the graph must take the metadata's geometry and score one class
+        per vocabulary character plus the blank, else the readings would be garbage or an IndexError."""
+        width = max(self.cfg.min_width, 8 * self.cfg.width_stride)
+        probe = np.zeros((1, self.cfg.channels, self.cfg.height, width), np.float32)
+        try:
+            logits = self._forward(probe)
+        except Exception as e:  # noqa: BLE001  - onnxruntime raises its own exception types
+            first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            raise CheckpointError(f"{self.path}: the graph does not take the input its metadata describes "
+                                  f"({self.cfg.channels}x{self.cfg.height}x{width}): {first}") from e
+        if logits.ndim != 3 or logits.shape[2] != self.vocab.num_classes:
+            raise CheckpointError(f"{self.path}: the graph scores {logits.shape[-1]} classes but the metadata's "
+                                  f"vocabulary needs {self.vocab.num_classes} ({len(self.vocab)} characters + blank)")
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
