@@ -46,6 +46,17 @@ def find_verifier(suffix: str = ".onnx", weights_dir: str | Path | None = None) 
     return None
 
 
+def find_detector(weights_dir: str | Path | None = None) -> Path | None:
+    """The shipped text detector (`text_detector.onnx`) in `weights_dir`, the installed package's weights or a
+    checkout's `weights/`; None while none is shipped."""
+    folders = [Path(weights_dir)] if weights_dir is not None else weights_dirs()
+    for folder in folders:
+        candidate = folder / "text_detector.onnx"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def word_list(name: str) -> Path | None:
     """A shipped word list by language code (`en`, `de`, ...), or None if there is none by that name."""
     if not name.isalpha():

@@ -72,6 +72,30 @@ class LazyVerifier:
         return self.verifier(crops)
 
 
+class LazyDetector:
+    """The text detector (an exported `.onnx`), loaded on the first photo: crops and documents never pay for it."""
+
+    def __init__(self, path: str | Path, threads: int = 1):
+        self.path, self.threads, self.detector = Path(path), threads or 1, None
+
+    def detect(self, image, levels=None):
+        if self.detector is None:
+            from crnn_ocr.detect.runtime import OnnxDetector
+
+            self.detector = OnnxDetector(self.path, threads=self.threads)
+        return self.detector.detect(image, levels)
+
+
+def default_detector(detector: bool | str | Path | None, threads: int = 1):
+    """True: the shipped detector if there is one; a path: that file; False or None: none."""
+    if detector is True:
+        found = defaults.find_detector()
+        return LazyDetector(found, threads) if found is not None else None
+    if isinstance(detector, (str, Path)):
+        return LazyDetector(detector, threads)
+    return detector or None
+
+
 @dataclass
 class Document:
     """What `Reader.read` returns for one input: its pages (one for an image, one per PDF page read), each with
@@ -113,7 +137,7 @@ class Reader:
     """Reads documents with one recogniser and the page pipeline. Make one with `crnn_ocr.load()`."""
 
     def __init__(self, recognizer, text_filter: TextFilter | None = None, layout: str = "auto",
-                 pdf_text: str = "auto", dpi: float | None = None):
+                 pdf_text: str = "auto", dpi: float | None = None, detector=None):
         if layout not in LAYOUTS:
             raise ValueError(f"unknown layout {layout!r}: use one of {', '.join(LAYOUTS)}")
         self.recognizer = recognizer
@@ -121,6 +145,7 @@ class Reader:
         self.layout = layout
         self.pdf_text = pdf_text
         self.dpi = dpi
+        self.detector = detector
 
     def read(self, source: ImageInput | Sequence[ImageInput], *, layout: str | None = None,
              pages: str | None = None) -> Document | list[Document]:
@@ -152,19 +177,20 @@ class Reader:
                     document.pages.append(page_from_text_layer(page))
                     document.page_numbers.append(page.index + 1)
                     continue
-                read = read_pages(self.recognizer, [page.image], layout, self.text_filter)[0]
+                read = read_pages(self.recognizer, [page.image], layout, self.text_filter, detector=self.detector)[0]
                 document.pages.append(read)
                 document.page_numbers.append(page.index + 1)
             return document
-        array = read_image(source, channels=self.recognizer.cfg.channels) if not isinstance(source, np.ndarray) else source
-        document.pages = read_pages(self.recognizer, [array], layout, self.text_filter)
+        channels = 3 if self.detector is not None else self.recognizer.cfg.channels  # the detector sees colour
+        array = read_image(source, channels=channels) if not isinstance(source, np.ndarray) else source
+        document.pages = read_pages(self.recognizer, [array], layout, self.text_filter, detector=self.detector)
         document.page_numbers = [None]
         return document
 
 
 def load(model: str | Path | None = None, *, backend: str = "auto", dictionary: str | None = DEFAULT_DICTIONARY,
-         verifier: bool | str | Path | TextFilter = True, layout: str = "auto", threads: int = 0,
-         batch_size: int = 32) -> Reader:
+         verifier: bool | str | Path | TextFilter = True, detector: bool | str | Path = True, layout: str = "auto",
+         threads: int = 0, batch_size: int = 32) -> Reader:
     """A Reader with the shipped models (or `model`), set up as `ocr recognize` is by default.
 
     Args:
@@ -173,7 +199,8 @@ def load(model: str | Path | None = None, *, backend: str = "auto", dictionary: 
         dictionary: word-list correction: a language code (en de fr es it pt nl), a word-list file, or None.
         verifier: True for the shipped page verifier, False for none, a path to an exported one, or any
             `TextFilter` callable.
-        layout: auto | page | line | word.
+        detector: True for the shipped text detector (photos), False for none, or a path to an exported one.
+        layout: auto | page | photo | line | word.
         threads: CPU threads for the networks (0: the runtime's default).
         batch_size: crops per forward pass.
     """
@@ -195,4 +222,4 @@ def load(model: str | Path | None = None, *, backend: str = "auto", dictionary: 
         text_filter = LazyVerifier(verifier, threads)
     elif verifier:
         text_filter = verifier
-    return Reader(recognizer, text_filter, layout)
+    return Reader(recognizer, text_filter, layout, detector=default_detector(detector, threads))

@@ -94,8 +94,12 @@ def _read_inputs(items: list[tuple[str, Path | None, str | None]], channels: int
 @click.argument("images", nargs=-1, required=True)
 @click.option("--model", "-m", help="Model file (.onnx or .pt). Default: the shipped model.")
 @click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True)
-@click.option("--layout", type=click.Choice(["auto", "page", "line", "word"]), default="auto", show_default=True,
-              help="page: find and read the text lines; line/word: the image is one line/word; auto: decide.")
+@click.option("--layout", type=click.Choice(["auto", "page", "photo", "line", "word"]), default="auto", show_default=True,
+              help="page: a document, lines found by the line finder; photo: lines found by the text detector; "
+                   "line/word: the image is one line/word; auto: decide per image.")
+@click.option("--detector", type=click.Path(dir_okay=False, exists=True),
+              help="Text detector (.onnx) for photos. Default: the shipped weights/text_detector.onnx, if any.")
+@click.option("--no-detector", is_flag=True, help="Read photos with the document line finder.")
 @click.option("--format", "output", type=click.Choice(["text", "json", "tsv", "hocr", "alto", "pdf"]),
               help="Output format (default text; --json is --format json; pdf: a searchable PDF, needs --out).")
 @click.option("--out", "-o", "out_path", type=click.Path(dir_okay=False),
@@ -119,8 +123,8 @@ def _read_inputs(items: list[tuple[str, Path | None, str | None]], channels: int
                                                               "per page for its text height).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handles_errors
-def recognize(images, model, backend, layout, output, out_path, as_json, decoder, beam_width, lexicon, dictionary,
-              threads, batch_size, verifier, no_verifier, pages, pdf_text, dpi, quiet):
+def recognize(images, model, backend, layout, detector, no_detector, output, out_path, as_json, decoder, beam_width,
+              lexicon, dictionary, threads, batch_size, verifier, no_verifier, pages, pdf_text, dpi, quiet):
     """Read the text in IMAGES (image files, PDFs, folders, or - for stdin): word or line crops, pages, receipts,
     screenshots."""
     rec = load_recognizer(model, backend, threads, batch_size)
@@ -144,12 +148,21 @@ def recognize(images, model, backend, layout, output, out_path, as_json, decoder
         fail("--format pdf writes a file: give --out FILE.pdf")
     results_on_terminal = out_path is None and sys.stdout.isatty() and output != "json"
     show_progress = not quiet and sys.stderr.isatty() and total > 1 and (out_path is not None or results_on_terminal)
-    channels = 3 if output == "pdf" else rec.cfg.channels  # the PDF keeps the colours of the page
+    if detector and no_detector:
+        fail("--detector and --no-detector exclude each other")
+    from crnn_ocr.reader import default_detector
+
+    text_detector = None if no_detector else default_detector(detector or True, threads)
+    if layout == "photo" and text_detector is None:
+        fail("--layout photo needs a text detector: none is shipped yet; give --detector FILE.onnx")
+    # the PDF keeps the colours of the page, and the detector sees them
+    channels = 3 if output == "pdf" or text_detector is not None else rec.cfg.channels
     inputs = _read_inputs(items, channels, pages, "ocr" if output == "pdf" else pdf_text, dpi)
     with _Output(out_path, output) as sink:
         failures = recognize_page_cli(rec, inputs, layout=layout, output=output, single=single, text_filter=text_filter,
                                       progress=show_progress, total=total, out=sink.write,
-                                      err=lambda m: click.echo(m, err=True), pdf_out=sink.pdf)
+                                      err=lambda m: click.echo(m, err=True), pdf_out=sink.pdf,
+                                      detector=text_detector)
         if failures == total:
             sink.discard()
     if failures:

@@ -21,10 +21,13 @@ import numpy as np
 
 from crnn_ocr.image.io import ImageInput, read_image
 from crnn_ocr.image.preprocess import to_gray
+from crnn_ocr.page.detected import choose_orientation, looks_like_document, plan_lines
 from crnn_ocr.page.lines import LineBox, TextFilter, apply_filter, crop_line, find_lines, is_single_line
 from crnn_ocr.text.vocab import CharInfo, Prediction
 
-LAYOUTS = ("auto", "page", "line", "word")
+LAYOUTS = ("auto", "page", "photo", "line", "word")
+CROP_AREA = 150_000  # pixels: 99% of the word crops of the IIIT5K, IC15 and SVT training splits are smaller
+PHOTO_MIN_CONFIDENCE = 0.4  # lines read from detected boxes below this are taken for non-text and dropped
 OUTPUT_FORMATS = ("text", "json", "tsv", "hocr", "alto")
 TSV_HEADER = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext"
 
@@ -106,6 +109,7 @@ class PageResult:
     layout: str
     lines: list[LineResult] = field(default_factory=list)
     angle: float = 0.0
+    orientation: int = 0
 
     @property
     def text(self) -> str:
@@ -138,7 +142,7 @@ class PageResult:
 
     def to_dict(self, chars: bool = True) -> dict:
         return {"width": self.width, "height": self.height, "layout": self.layout, "angle": self.angle,
-                "text": self.to_text(), "confidence": round(self.confidence, 4),
+                "orientation": self.orientation, "text": self.to_text(), "confidence": round(self.confidence, 4),
                 "lines": [line.to_dict(chars) for line in self.lines]}
 
     def to_json(self, **kwargs) -> str:
@@ -430,17 +434,37 @@ class _Plan:
     layout: str
     angle: float
     jobs: list[_Job]
+    orientation: int = 0
+
+
+def _line_jobs(recognizer, array: np.ndarray, lines: list[LineBox], chunk_width: int | None, overlap: int,
+               pad: float) -> list[_Job]:
+    jobs = []
+    for line in lines:
+        crop, to_image = crop_line(array, line, pad)
+        quad = np.asarray(line.quad)
+        top = float((cv2.invertAffineTransform(to_image) @ [*quad[0], 1])[1])  # line top in crop rows
+        top = int(np.clip(round(top), 0, crop.shape[0] - 1))
+        bottom = int(np.clip(round(top + np.linalg.norm(quad[3] - quad[0])), top + 1, crop.shape[0]))
+        jobs.append(_Job(line, crop, to_image, (top, bottom), line.height,
+                         plan_chunks(crop.shape[1], crop.shape[0], recognizer.cfg.height, chunk_width, overlap)))
+    return jobs
 
 
 def _plan(recognizer, image, layout: str, text_filter: TextFilter | None, chunk_width: int | None, overlap: int,
-          pad: float) -> _Plan:
+          pad: float, detector=None) -> _Plan:
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}: use one of {', '.join(LAYOUTS)}")
     if isinstance(image, np.ndarray) and image.size == 0:
         h = image.shape[0] if image.ndim >= 1 else 0
         w = image.shape[1] if image.ndim >= 2 else 0
         return _Plan(w, h, "page" if layout == "auto" else layout, 0.0, [])
-    array = read_image(image, channels=recognizer.cfg.channels)
+    if detector is not None and layout in ("auto", "photo"):
+        color = read_image(image, channels=3)
+        array = color if recognizer.cfg.channels == 3 else to_gray(color)
+    else:
+        color = None
+        array = read_image(image, channels=recognizer.cfg.channels)
     gray = to_gray(array)
     if chunk_width is None:  # by default a line is cut only where the model stops reading in one piece
         chunk_width = recognizer.cfg.max_width
@@ -449,25 +473,27 @@ def _plan(recognizer, image, layout: str, text_filter: TextFilter | None, chunk_
     H, W = gray.shape
     lines: list[LineBox] | None = None
     if layout == "auto":
-        lines = find_lines(gray)
-        layout = "line" if is_single_line(gray, lines) else "page"
+        if detector is not None and H > 64 and H * W > CROP_AREA and not looks_like_document(color):
+            layout = "photo"
+        else:
+            lines = find_lines(gray)
+            layout = "line" if is_single_line(gray, lines) else "page"
+    if layout == "photo":
+        if detector is None:
+            raise ValueError("layout 'photo' needs a text detector")
+        quads = [d.quad for d in detector.detect(color if color is not None else image, levels=["line"])["line"]]
+        orientation = choose_orientation(array, quads, recognizer.recognize_arrays, pad) if quads else 0
+        lines = plan_lines(array, quads, orientation)
+        if text_filter is not None:
+            lines = apply_filter(array, lines, text_filter)
+        return _Plan(W, H, layout, 0.0, _line_jobs(recognizer, array, lines, chunk_width, overlap, pad), orientation)
     if layout == "page":
         if lines is None:
             lines = find_lines(gray)
         if text_filter is not None:
             lines = apply_filter(array, lines, text_filter)
-        jobs = []
-        for line in lines:
-            crop, to_image = crop_line(array, line, pad)
-            quad = np.asarray(line.quad)
-            top = float((cv2.invertAffineTransform(to_image) @ [*quad[0], 1])[1])  # line top in crop rows
-            top = int(np.clip(round(top), 0, crop.shape[0] - 1))
-            bottom = int(np.clip(round(top + np.linalg.norm(quad[3] - quad[0])), top + 1, crop.shape[0]))
-            band = (top, bottom)
-            jobs.append(_Job(line, crop, to_image, band, line.height,
-                             plan_chunks(crop.shape[1], crop.shape[0], recognizer.cfg.height, chunk_width, overlap)))
         angle = lines[0].angle if lines else 0.0
-        return _Plan(W, H, layout, angle, jobs)
+        return _Plan(W, H, layout, angle, _line_jobs(recognizer, array, lines, chunk_width, overlap, pad))
     if int(gray.max()) - int(gray.min()) < 12:  # blank: nothing to read
         return _Plan(W, H, layout, 0.0, [])
     whole = LineBox(0, 0, W, H, ((0.0, 0.0), (float(W), 0.0), (float(W), float(H)), (0.0, float(H))), height=H)
@@ -507,9 +533,11 @@ def _assemble(plan: _Plan, predictions: Sequence[Prediction]) -> PageResult:
                                             _map_box(job.to_image, c.x0, y0, max(c.x1, c.x0 + 1), y1, plan.width,
                                                      plan.height)))
         line = job.line
+        if plan.layout == "photo" and confidence < PHOTO_MIN_CONFIDENCE:
+            continue  # a detected box the recogniser cannot read as text: clutter, not a line
         lines_out.append(LineResult(text, confidence, line.box, line.quad, words, chars_out, line.block, line.row,
                                     line.angle, line.inverted))
-    return PageResult(plan.width, plan.height, plan.layout, lines_out, plan.angle)
+    return PageResult(plan.width, plan.height, plan.layout, lines_out, plan.angle, plan.orientation)
 
 
 def _dark_mask(gray: np.ndarray) -> np.ndarray:
@@ -529,9 +557,10 @@ def read_pages(
     chunk_width: int | None = None,
     overlap: int = 64,
     pad: float = 0.2,
+    detector=None,
 ) -> list[PageResult]:
     """`read_page` for several images, with the lines of all of them recognised in shared batches."""
-    plans = [_plan(recognizer, im, layout, text_filter, chunk_width, overlap, pad) for im in images]
+    plans = [_plan(recognizer, im, layout, text_filter, chunk_width, overlap, pad, detector) for im in images]
     arrays = []
     for plan in plans:
         for job in plan.jobs:
@@ -550,22 +579,26 @@ def read_page(
     chunk_width: int | None = None,
     overlap: int = 64,
     pad: float = 0.2,
+    detector=None,
 ) -> PageResult:
     """Read all the text of an image: find its lines (unless it is one already) and read them in order.
 
     Args:
         recognizer: a `crnn_ocr.recognize.base.TextRecognizer` (torch `TorchRecognizer` or ONNX `OnnxRecognizer`).
         image: path, bytes, PIL image or uint8 array; an empty array gives an empty result.
-        layout: "page" finds lines; "line" reads the whole image as one line (in chunks when long); "word"
-            reads it in one piece; "auto" picks "line" when `is_single_line` says so, else "page".
+        layout: "page" finds lines with the line finder (documents); "photo" with the text `detector` (any
+            orientation); "line" reads the whole image as one line (in chunks when long); "word" reads it in one
+            piece; "auto": crop-sized images that `is_single_line` accepts are read whole, other documents
+            (`looks_like_document`) go to the line finder, photos to the detector when there is one.
         text_filter: optional verifier dropping false line candidates (see `TextFilter`).
         chunk_width: lines wider than this many model pixels (after scaling to the model height) are read in
             chunks of this width; None reads every line whole.
         overlap: model pixels shared by neighbouring chunks.
         pad: margin around each line crop, in text heights.
+        detector: a text detector (`crnn_ocr.detect.OnnxDetector`) for photos; None keeps the line finder.
 
     Returns:
         PageResult with lines (text, confidence, box, words, characters) in reading order.
     """
     return read_pages(recognizer, [image], layout, text_filter, chunk_width=chunk_width, overlap=overlap,
-                      pad=pad)[0]
+                      pad=pad, detector=detector)[0]

@@ -1,0 +1,112 @@
+"""Photos and turned pages through the detector route: orientation by the recogniser's confidence, reading order
+on the upright page, clutter dropped, and the auto route sending documents to the line finder, photos to the
+detector. A stand-in detector returns the true line quads, so this tests the pipeline, not a trained network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+import crnn_ocr
+from crnn_ocr.detect.postprocess import Detection
+from crnn_ocr.page import read_page
+from crnn_ocr.page.detected import looks_like_document, turn_quad, upright_points
+
+REPO = Path(__file__).resolve().parents[1]
+FONT = str(REPO / "data" / "fonts" / "DejaVuSans.ttf")
+LINES = ["Fresh bread daily", "Open until midnight"]
+
+
+class QuadDetector:
+    """Answers with the quads it was given (visual order: TL, TR, BR, BL on screen)."""
+
+    def __init__(self, quads):
+        self.quads = [np.asarray(q, np.float32) for q in quads]
+        self.calls = 0
+
+    def detect(self, image, levels=None):
+        self.calls += 1
+        return {"line": [Detection(q, 0.9) for q in self.quads]}
+
+
+def scene(background=(40, 90, 60)) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A coloured 'photo' with two lines of light text and their quads."""
+    rng = np.random.default_rng(0)
+    image = Image.fromarray((rng.normal(0, 18, (480, 760, 3)) + background).clip(0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(FONT, 44)
+    quads = []
+    for i, text in enumerate(LINES):
+        x, y = 60, 120 + 150 * i
+        x0, y0, x1, y1 = draw.textbbox((x, y), text, font=font)
+        draw.text((x, y), text, fill=(245, 240, 220), font=font)
+        quads.append(np.array([[x0 - 4, y0 - 6], [x1 + 4, y0 - 6], [x1 + 4, y1 + 6], [x0 - 4, y1 + 6]], np.float32))
+    return np.asarray(image), quads
+
+
+def turned(image: np.ndarray, quads, degrees: int):
+    """The image turned `degrees` clockwise, and the quads' corners in the turned image, in visual order."""
+    h, w = image.shape[:2]
+    k = degrees // 90
+    out = np.ascontiguousarray(np.rot90(image, -k))
+    moved = []
+    for q in quads:
+        p = q.copy()
+        for _ in range(k):  # one clockwise quarter turn of an image of the current size
+            p = np.stack([h - 1 - p[:, 1], p[:, 0]], -1)
+            h, w = w, h
+        h, w = image.shape[:2]
+        visual = p[np.argsort(np.arctan2(p[:, 1] - p[:, 1].mean(), p[:, 0] - p[:, 0].mean()))]
+        moved.append(np.roll(visual, -int(np.argmin(visual.sum(1))), 0))
+    return out, moved
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    reader = crnn_ocr.load(threads=1, verifier=False)
+    return reader.recognizer
+
+
+@pytest.mark.parametrize("degrees", [0, 90, 180, 270])
+def test_turned_photos_read_upright(recognizer, degrees):
+    image, quads = scene()
+    image, quads = turned(image, quads, degrees)
+    result = read_page(recognizer, image, layout="photo", detector=QuadDetector(quads))
+    assert result.orientation == degrees and result.layout == "photo"
+    assert [line.text for line in result.lines] == LINES  # in reading order on the upright page
+    assert result.to_dict()["orientation"] == degrees
+
+
+def test_a_photo_without_text_prints_nothing(recognizer):
+    image, _ = scene()
+    blank = np.ascontiguousarray(image[:100, :100].repeat(5, 0).repeat(8, 1))
+    result = read_page(recognizer, blank, layout="photo", detector=QuadDetector([]))
+    assert result.lines == [] and result.to_text() == ""
+    clutter = read_page(recognizer, blank, layout="photo", detector=QuadDetector([[[10, 10], [300, 10], [300, 60], [10, 60]]]))
+    assert clutter.lines == []  # a box over noise reads with too little confidence to be text
+
+
+def test_auto_sends_photos_to_the_detector_and_documents_to_the_line_finder(recognizer):
+    photo, quads = scene()
+    detector = QuadDetector(quads)
+    assert read_page(recognizer, photo, detector=detector).layout == "photo" and detector.calls == 1
+    page = np.full((900, 700), 250, np.uint8)
+    Image.fromarray(page)
+    document = Image.fromarray(page)
+    ImageDraw.Draw(document).text((50, 100), "A plain document line", fill=0, font=ImageFont.truetype(FONT, 30))
+    assert looks_like_document(np.asarray(document.convert("RGB"))) and not looks_like_document(photo)
+    result = read_page(recognizer, np.asarray(document), detector=detector)
+    assert result.layout == "page" and detector.calls == 1 and result.lines[0].text == "A plain document line"
+    crop = Image.fromarray(photo).crop((40, 100, 560, 190))
+    assert read_page(recognizer, np.asarray(crop), detector=detector).layout in ("line", "word")  # crops stay crops
+
+
+def test_quads_turn_and_map_back_consistently():
+    quad = np.array([[0, 0], [10, 0], [10, 2], [0, 2]], float)
+    assert turn_quad(quad, 180)[0].tolist() == [10, 2]
+    pts = np.array([[3.0, 4.0]])
+    assert upright_points(pts, 180, 100, 50).tolist() == [[97.0, 46.0]]
+    assert upright_points(upright_points(pts, 90, 100, 50), 270, 50, 100).tolist() == pts.tolist()
