@@ -18,7 +18,7 @@ LAYERS = {
     "errors": 0, "config": 0, "files": 0, "defaults": 0,
     "text": 1, "image": 1,
     "models": 2, "datasets": 2,
-    "recognize": 3, "page": 3, "detect": 3, "runtime": 3, "reader": 3,
+    "recognize": 3, "page": 3, "detect": 3, "runtime": 3, "reader": 3, "evaluate": 3,
     "train": 4, "export": 4,
     "gan": 5, "dbn": 5,
     "cli": 6,

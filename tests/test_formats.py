@@ -57,3 +57,37 @@ def test_ocr_recognize_format_alto(tmp_path):
     alto_schema.assertValid(document)
     contents = [s.get("CONTENT") for s in document.iter("{http://www.loc.gov/standards/alto/ns-v4#}String")]
     assert contents[:3] == ["Archive", "record", "seven"] and len(contents) == 6
+
+
+def test_ocr_eval_scores_the_pipeline_on_a_folder_of_whole_images(tmp_path):
+    import json
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    folder = tmp_path / "set"
+    (folder / "images").mkdir(parents=True)
+    font = ImageFont.truetype(str(REPO / "data" / "fonts" / "DejaVuSans.ttf"), 36)
+    records = []
+    for n in range(2):
+        image = Image.new("L", (900, 500), 250)
+        draw = ImageDraw.Draw(image)
+        regions = []
+        for i, text in enumerate(["Quarterly report", "Revenue grew again"]):
+            x0, y0, x1, y1 = draw.textbbox((60, 80 + 160 * i), text, font=font)
+            draw.text((60, 80 + 160 * i), text, fill=0, font=font)
+            regions.append({"quad": [[x0, y0], [x1, y0], [x1, y1], [x0, y1]], "text": text, "level": "line",
+                            "ignore": False})
+        regions.append({"quad": [[700, 400], [800, 400], [800, 450], [700, 450]], "text": None, "level": "line",
+                        "ignore": True})
+        image.save(folder / "images" / f"{n}.png")
+        records.append({"image": f"images/{n}.png", "width": 900, "height": 500, "regions": regions})
+    (folder / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    run = subprocess.run([sys.executable, str(REPO / "cli.py"), "eval", "--data", str(folder), "--json"],
+                         capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)[0]
+    assert (result["images"], result["level"], result["tp"], result["fp"], result["fn"]) == (2, "line", 4, 0, 0)
+    assert result["e2e"]["hmean"] == 1.0 and result["bow"]["f1"] == 1.0 and result["cpu_s_per_image"] > 0
+    table = subprocess.run([sys.executable, str(REPO / "cli.py"), "eval", "--data", str(folder), "-q"],
+                           capture_output=True, text=True, cwd=REPO, timeout=120).stdout
+    assert table.splitlines()[1].split()[:7] == ["set", "line", "2", "1.000", "1.000", "1.000", "1.000"]

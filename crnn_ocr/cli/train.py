@@ -100,10 +100,18 @@ def train(config_file, train_data, val, out, arch, height, steps, batch_size, lr
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handles_errors
 def eval_cmd(model, data, protocol, limit, backend, decoder, dictionary, threads, as_json, quiet):
-    """Score a model: word accuracy and CER per dataset, worst errors, confused characters."""
+    """Score a model: word accuracy and CER per dataset of crops, worst errors, confused characters; on folders of
+    whole images with boxes (labels.jsonl), the whole pipeline: detection precision / recall / hmean, end-to-end
+    hmean, bag-of-words F1 and CPU seconds per image."""
     from crnn_ocr.datasets.sources import open_source
+    from crnn_ocr.evaluate import is_scene_folder
     from crnn_ocr.train.evaluate import dataset_name, evaluate_source
 
+    scenes = [d for d in data if is_scene_folder(d)]
+    if scenes:
+        if len(scenes) != len(data):
+            raise click.UsageError("give either folders of whole images (labels.jsonl) or crop datasets, not both")
+        return _eval_scenes(model, backend, scenes, limit, dictionary, threads, as_json, quiet)
     rec = load_recognizer(model, backend, threads, 64)
     rec.set_decoder(decoder, dictionary=dictionary_for(rec.vocab, dictionary))
     results = [evaluate_source(rec, open_source(d), protocol, limit, progress=not (as_json or quiet), name=dataset_name(d))
@@ -125,6 +133,24 @@ def eval_cmd(model, data, protocol, limit, backend, decoder, dictionary, threads
                 click.echo(f"  {w['truth']!r} -> {w['pred']!r}")
             pairs = ", ".join(f"{c['truth'] or '∅'}->{c['pred'] or '∅'} ×{c['count']}" for c in r["confusions"][:8])
             click.echo(f"  most confused: {pairs}")
+
+
+def _eval_scenes(model, backend, folders, limit, dictionary, threads, as_json, quiet) -> None:
+    from crnn_ocr.evaluate import evaluate_scenes
+    from crnn_ocr.reader import load
+
+    reader = load(model, backend=backend, dictionary=None if dictionary.lower() == "none" else dictionary,
+                  threads=threads or 1)
+    results = [evaluate_scenes(reader, folder, limit=limit, progress=not (as_json or quiet)) for folder in folders]
+    if as_json:
+        click.echo(json.dumps(results, ensure_ascii=False, indent=1))
+        return
+    click.echo(f"{'set':<24}{'level':>6}{'images':>7}{'P':>7}{'R':>7}{'H':>7}{'e2e H':>7}{'BoW F1':>8}{'CPU s':>7}")
+    for r in results:
+        e2e = "-" if r["e2e"]["hmean"] is None else f"{r['e2e']['hmean']:.3f}"
+        bow = "-" if r["bow"]["f1"] is None else f"{r['bow']['f1']:.3f}"
+        click.echo(f"{r['name']:<24}{r['level']:>6}{r['images']:>7}{r['precision']:>7.3f}{r['recall']:>7.3f}"
+                   f"{r['hmean']:>7.3f}{e2e:>7}{bow:>8}{r['cpu_s_per_image']:>7.2f}")
 
 
 @click.command()
