@@ -13,17 +13,18 @@ import sys
 import click
 
 from crnn_ocr import __version__
-from crnn_ocr.cli import data, dbn, export, gan, recognize, train
+from crnn_ocr.cli import data, dbn, detector, export, gan, recognize, train
 from crnn_ocr.train.allocator import restart_train_with_jemalloc
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ocr")
 def main() -> None:
-    """crnn_ocr: read text from images, train and export CRNN models."""
+    """crnn_ocr: read the text in images and PDFs; train, score and export recognisers and text detectors."""
 
 
-for command in (recognize.recognize, train.train, train.eval_cmd, train.models, export.export, data.data, gan.gan, dbn.dbn):
+for command in (recognize.recognize, train.train, train.eval_cmd, train.models, export.export, detector.detector,
+                data.data, gan.gan, dbn.dbn):
     main.add_command(command)
 
 

@@ -1,0 +1,58 @@
+"""`ocr detector train | eval | export` driven as a user would: a tiny run on rendered images, resumed, exported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from test_detect import render_folder
+
+from crnn_ocr.cli import main
+
+
+def write_config(path: Path, scenes: Path, out: Path, steps: int) -> Path:
+    path.write_text(f'''
+out = "{out}"
+steps = {steps}
+batch_size = 2
+lr = 3e-3
+warmup_steps = 0
+val_every = 2
+checkpoint_every = 2
+log_every = 1
+threads = 1
+seed = 3
+[model]
+arch = "db_tiny"
+train_size = 128
+max_side = 256
+[[data]]
+path = "{scenes}"
+holdout = 2
+''')
+    return path
+
+
+def test_train_resume_eval_export(tmp_path):
+    scenes = render_folder(tmp_path / "scenes", 10, seed=5)
+    out = tmp_path / "run"
+    runner = CliRunner()
+    config = write_config(tmp_path / "det.toml", scenes, out, steps=4)
+    first = runner.invoke(main, ["detector", "train", "-c", str(config), "--steps", "2"])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(main, ["detector", "train", "-c", str(config)])  # a run is not overwritten by accident
+    assert again.exit_code == 1 and again.stderr.startswith("error: ") and len(again.stderr.splitlines()) == 1
+    resumed = runner.invoke(main, ["detector", "train", "-c", str(config), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(resumed.stdout.strip().splitlines()[-1])["step"] == 4
+    exported = runner.invoke(main, ["detector", "export", "-m", str(out / "last.pt"), "-o", str(tmp_path / "d.onnx")])
+    assert exported.exit_code == 0, exported.output
+    assert json.loads(exported.stdout)["parity"]["max_abs_diff"] < 1e-3
+    scored = runner.invoke(main, ["detector", "eval", "-m", str(tmp_path / "d.onnx"), "-d", str(scenes), "--json"])
+    assert scored.exit_code == 0, scored.output
+    result = json.loads(scored.stdout)[0]
+    assert result["images"] == 10 and set(result["levels"]) == {"word", "line"}
+    from crnn_ocr.detect.runtime import OnnxDetector
+
+    assert OnnxDetector(tmp_path / "d.onnx").cfg.arch == "db_tiny"
