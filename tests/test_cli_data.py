@@ -313,3 +313,40 @@ def test_data_help_lists_the_commands():
     result = run("data", "--help")
     for name in ("create-lmdb", "inspect", "charset", "split", "synth"):
         assert name in result.output
+
+
+def test_inspect_reports_what_would_otherwise_pass_silently(tmp_path):
+    root = tmp_path / "set"
+    outside = tmp_path / "elsewhere.png"
+    _png(outside, 40, 20, 1)
+    _png(root / "a.png", 40, 20, 2)
+    _png(root / "b.png", 40, 20, 3)
+    long_label = "x" * 1_000_000
+    (root / "labels.tsv").write_text(f"a.png\tcat\na.png\tdog\n../elsewhere.png\tfar\nb.png\t   \nb.png\t{long_label}\n",
+                                     encoding="utf-8")
+    result = run("data", "inspect", root, "-q")
+    assert result.exit_code == 0
+    out = result.stdout
+    assert "warning: set: 1 listed image(s) outside its folder" in out
+    assert "warning: set: 2 image(s) listed more than once, 2 with another label" in out
+    assert "empty labels: 1" in out  # a label of only spaces is no label
+    assert max(len(line) for line in out.splitlines()) < 400  # the 1 MB label is never printed whole
+
+
+def test_num_samples_must_fit_the_stored_samples(tmp_path):
+    from test_datasets import write_reference_lmdb
+
+    inflated = tmp_path / "inflated"
+    write_reference_lmdb(inflated, {"num-samples": b"5000000", "image-000000001": ITEM_BYTES(), "label-000000001": b"a"})
+    result = run("data", "inspect", inflated, "-q")
+    assert result.exit_code == 1 and "says 5000000 samples but holds only" in result.stderr
+    deflated = tmp_path / "deflated"
+    write_reference_lmdb(deflated, {"num-samples": b"1", "image-000000001": ITEM_BYTES(), "label-000000001": b"a",
+                                    "image-000000002": ITEM_BYTES(), "label-000000002": b"b"})
+    result = run("data", "inspect", deflated, "-q")
+    assert result.exit_code == 0 and "warning: deflated: holds samples beyond its num-samples (1)" in result.stdout
+
+
+def ITEM_BYTES() -> bytes:  # noqa: N802
+    ok, buf = cv2.imencode(".png", np.full((20, 40), 200, np.uint8))
+    return buf.tobytes()

@@ -37,7 +37,8 @@ def test_cli_shim_is_two_lines():
     assert (REPO / "cli.py").read_text().strip().splitlines() == ["from crnn_ocr.cli import run", "", "run()"]
 
 
-@pytest.mark.parametrize("module", ["cli.data", "cli.export", "cli.gan", "cli.dbn", "cli.common", "cli.recognize", "cli.train", "cli.detector", "cli"])
+@pytest.mark.parametrize("module", ["cli.data", "cli.export", "cli.gan", "cli.dbn", "cli.common", "cli.recognize", "cli.train",
+                                    "cli.detector", "cli"])
 def test_every_cli_module_can_be_imported_first(module):
     import subprocess
     import sys

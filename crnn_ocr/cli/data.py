@@ -159,6 +159,8 @@ def inspect_cmd(datasets, height, limit, grid, grid_count, seed, bins, as_json, 
         click.echo(json.dumps(info, ensure_ascii=False))
         return
     click.echo(f"{info['name']}: {info['samples']} samples")
+    for warning in info["warnings"]:
+        click.echo(f"warning: {warning}")
     if len(info["parts"]) > 1:
         for part in info["parts"]:
             click.echo(f"  {part['name']}: {part['samples']}")

@@ -158,6 +158,7 @@ class LmdbSource(Source):
                 raw = txn.get(b"num-samples")
                 first = txn.get(b"image-000000001")
                 sizes = txn.get(SIZES_KEY)
+                entries = txn.stat()["entries"]
         except lmdb.Error as e:
             raise DatasetError(f"{self.path}: broken LMDB ({e})") from e
         if raw is None:
@@ -168,6 +169,13 @@ class LmdbSource(Source):
             raise DatasetError(f"{self.path}: 'num-samples' is not a number ({raw[:20]!r})") from e
         if self.n < 0 or (self.n > 0 and first is None):
             raise DatasetError(f"{self.path}: LMDB says {self.n} samples but has no image-000000001")
+        # A count far above what is stored would send every reader through millions of missing keys; a few
+        # missing entries are reported per sample when read. Samples stored beyond the count are noted for
+        # `ocr data inspect` (readers of this layout stop at num-samples).
+        if self.n > 0 and entries < self.n and self._txn_get(f"image-{self.n:09d}".encode()) is None:
+            raise DatasetError(f"{self.path}: LMDB says {self.n} samples but holds only {entries} keys; "
+                               "its num-samples is wrong")
+        self.beyond_count = self._txn_get(f"image-{self.n + 1:09d}".encode()) is not None
         self._sizes = np.frombuffer(sizes, dtype="<u2").reshape(-1, 2).astype(np.int32) if sizes else None
         if self._sizes is not None and len(self._sizes) != self.n:
             self._sizes = None

@@ -31,6 +31,11 @@ def sample_name(source: Source, i: int) -> str:
     return source.sample_name(i)
 
 
+def shorten(text: str, limit: int = 60) -> str:
+    """A label as it appears in reports: quoted, and cut after `limit` characters (a 1 MB label stays one line)."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
+
+
 def frames_needed(text: str) -> int:
     """CTC frames a label needs: one per character plus a blank between equal neighbours."""
     return required_frames([ord(c) for c in text])
@@ -63,8 +68,8 @@ def load_sample(source: Source, i: int) -> tuple[bytes, str, np.ndarray]:
         image = read_image(data, channels=1)
     except ImageError as e:
         raise SampleError(SampleProblem("corrupt image", name, str(e).split(": ", 1)[-1])) from e
-    if not label:
-        raise SampleError(SampleProblem("empty label", name, "empty label"))
+    if not label.strip():
+        raise SampleError(SampleProblem("empty label", name, "empty label" if not label else "label of only spaces"))
     return data, label, image
 
 
@@ -149,10 +154,10 @@ def create_lmdb(source: Source, out: str | Path, vocab: Vocab | None = None, hei
             h, w = image.shape[:2]
             need, have = frames_needed(label), frames_available(w, h, cfg)
             if need > have:
-                report.too_long.add("too long", f"{name}: {label!r} needs {need} frames, a {w}x{h} image gives {have}")
+                report.too_long.add("too long", f"{name}: {shorten(label)} needs {need} frames, a {w}x{h} image gives {have}")
             if (unknown and drop_unknown) or (need > have and drop_too_long):
                 report.skipped.add("outside the vocabulary" if unknown and drop_unknown else "too long for the image",
-                                   f"{name}: {label!r}")
+                                   f"{name}: {shorten(label)}")
                 continue
             writer.add(data, label, (w, h))
             report.written += 1
@@ -218,16 +223,35 @@ def inspect_source(source: Source, height: int = 32, limit: int = 0, seed: int =
         widths.append(target_width(h, w, cfg))
         need, have = frames_needed(label), frames_available(w, h, cfg)
         if need > have:
-            too_long.add("too long", f"{sample_name(source, i)}: {label!r} needs {need} frames, has {have}")
+            too_long.add("too long", f"{sample_name(source, i)}: {shorten(label)} needs {need} frames, has {have}")
     parts = source.sources if isinstance(source, ConcatSource) else [source]
     lengths = [len(t) for t in labels]
+    warnings = [f"{p.name}: holds samples beyond its num-samples ({len(p)}); readers stop at that count"
+                for p in parts if getattr(p, "beyond_count", False)]
+    for p in parts:
+        if isinstance(p, FileListSource):
+            root = p.root.resolve()
+            outside = [img for img, _ in p.entries if root not in img.resolve().parents]
+            if outside:
+                warnings.append(f"{p.name}: {len(outside)} listed image(s) outside its folder, e.g. {outside[0]}")
+            seen: dict[Path, str] = {}
+            conflicts = duplicates = 0
+            for img, text in p.entries:
+                key = img.resolve()
+                if key in seen:
+                    duplicates += 1
+                    conflicts += seen[key] != text
+                seen.setdefault(key, text)
+            if duplicates:
+                warnings.append(f"{p.name}: {duplicates} image(s) listed more than once, {conflicts} with another label")
     return {
         "name": source.name,
         "samples": n,
         "parts": [{"name": s.name, "samples": len(s)} for s in parts],
         "checked": int(len(checked)),
         "corrupt": problems.counts["corrupt image"] + problems.counts["unreadable"],
-        "empty_labels": sum(1 for t in labels if not t),
+        "empty_labels": sum(1 for t in labels if not t.strip()),
+        "warnings": warnings,
         "unreadable_labels": unreadable_labels,
         "problems": problems.to_dict(),
         "too_long": too_long.total,
@@ -367,7 +391,7 @@ def _write_tsv(source: FileListSource, idx: np.ndarray, path: Path, skipped: Tal
     for i in idx.tolist():
         image, label = source.entries[i]
         if "\n" in label or "\r" in label:
-            skipped.add("line break in label", f"{sample_name(source, i)}: {label!r}")
+            skipped.add("line break in label", f"{sample_name(source, i)}: {shorten(label)}")
             continue
         lines.append(f"{Path(os.path.relpath(image.resolve(), base)).as_posix()}\t{label}\n")
     with atomic_path(path) as tmp:

@@ -82,7 +82,7 @@ def open_training_sources(specs: Sequence[DataSource], vocab: Vocab | None) -> t
             continue
         src = open_source(spec.path)
         labels = src.labels()
-        ok = np.array([bool(t) and (vocab is None or not vocab.unknown(t)) for t in labels], dtype=bool)
+        ok = np.array([bool(t.strip()) and (vocab is None or not vocab.unknown(t)) for t in labels], dtype=bool)
         unknown = sorted({c for t, good in zip(labels, ok) if not good for c in (vocab.unknown(t) if vocab else [])})
         sizes = src.sizes().astype(np.float32)
         aspect = sizes[:, 0] / np.maximum(sizes[:, 1], 1)
