@@ -78,6 +78,7 @@ def recognize_page_cli(
     err: Callable[[str], None] | None = None,
     batch_lines: int = 256,
     batch_images: int = 64,
+    batch_pixels: int = 64_000_000,
     pdf_out=None,
     **read_options,
 ) -> int:
@@ -94,7 +95,8 @@ def recognize_page_cli(
         progress: a progress bar on stderr (None: when stderr is a terminal and there is more than one input).
         total: number of inputs, for the progress bar.
         out, err: print functions for results and error lines (default: stdout, stderr).
-        batch_lines, batch_images: images are read together until about this many lines or images.
+        batch_lines, batch_images, batch_pixels: images are read together until about this many lines, images or
+            decoded pixels (memory stays bounded however large the images are).
         read_options: chunk_width, overlap, pad for `read_pages`.
     """
     if output not in (*OUTPUT_FORMATS, "pdf"):
@@ -114,13 +116,14 @@ def recognize_page_cli(
     index = 0
     pending: list[tuple[str, np.ndarray | PageResult, int | None, float]] = []
     pending_lines = 0
+    pending_pixels = 0
     hocr_pages: list[str] = []
     alto_pages: list[tuple[str, PageResult]] = []
     if output == "tsv":
         out(TSV_HEADER)
 
     def flush() -> None:
-        nonlocal index, pending_lines
+        nonlocal index, pending_lines, pending_pixels
         if not pending:
             return
         arrays = [a for _, a, _, _ in pending if not isinstance(a, PageResult)]
@@ -147,6 +150,7 @@ def recognize_page_cli(
                 bar.update(1)
         pending.clear()
         pending_lines = 0
+        pending_pixels = 0
 
     try:
         for name, array, error, *where in inputs:
@@ -160,7 +164,8 @@ def recognize_page_cli(
             pending.append((name, array, page, dpi or 300.0))
             # A page holds tens of lines, a crop one: estimate by size so batches stay moderate.
             pending_lines += 40 if isinstance(array, PageResult) or min(array.shape[:2]) > 200 else 1
-            if pending_lines >= batch_lines or len(pending) >= batch_images:
+            pending_pixels += 0 if isinstance(array, PageResult) else array.shape[0] * array.shape[1]
+            if pending_lines >= batch_lines or len(pending) >= batch_images or pending_pixels >= batch_pixels:
                 flush()
         flush()
     finally:
