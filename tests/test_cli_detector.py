@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from test_detect import render_folder
 
@@ -34,6 +35,7 @@ holdout = 2
     return path
 
 
+@pytest.mark.slow
 def test_train_resume_eval_export(tmp_path):
     scenes = render_folder(tmp_path / "scenes", 10, seed=5)
     out = tmp_path / "run"

@@ -448,6 +448,7 @@ def test_stdin_is_read_up_to_a_limit(tiny_checkpoint):
     assert proc.returncode == 1 and proc.stderr.strip() == "error: stdin: more than 268435456 bytes"
 
 
+@pytest.mark.slow
 def test_file_names_that_are_not_utf8_print_as_valid_text(tiny_checkpoint, images, tmp_path):
     import os
 

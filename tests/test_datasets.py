@@ -574,6 +574,7 @@ def _lmdb_of(path: Path, n: int = 300) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_truncated_lmdb_is_one_clear_error_in_every_command_not_a_sigbus(tmp_path):
     import os
     import subprocess

@@ -39,6 +39,7 @@ def read_log(out: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_loss_decreases(rendered_lmdb, tmp_path):
     cfg = tiny_config(rendered_lmdb, tmp_path / "run", steps=40, batch_size=16, lr=3e-3, log_every=5,
                       val=[str(rendered_lmdb)], val_every=40, val_limit=32, augment=0.0)
@@ -66,6 +67,7 @@ def test_keep_every_keeps_weights_for_averaging(rendered_lmdb, tmp_path):
     assert not torch.equal(mean.state_dict()[name], last[name])
 
 
+@pytest.mark.slow
 def test_resume_is_exact(rendered_lmdb, tmp_path):
     """Stopped at step 6 and resumed, a run ends with the same weights as one that never stopped."""
     model = {**TINY_MODEL, "dropout": 0.1}
@@ -83,6 +85,7 @@ def test_resume_is_exact(rendered_lmdb, tmp_path):
         assert torch.equal(a[name], b[name]), name
 
 
+@pytest.mark.slow
 def test_sigterm_stops_after_the_step_saves_and_resumes_exactly(rendered_lmdb, tmp_path, monkeypatch):
     import signal
 
@@ -264,6 +267,7 @@ def test_cli_train_and_eval(rendered_lmdb, tmp_path):
     assert result.exit_code == 0 and "decoder greedy, dictionary none\n" in result.output, result.output
 
 
+@pytest.mark.slow
 def test_distributed_gloo_two_processes(rendered_lmdb, tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -294,6 +298,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not GLIBC, reason="the option sets glibc malloc parameters")
 def test_keep_freed_memory_stops_refaulting_big_buffers():
     def faults(mode: str) -> float:
@@ -306,6 +311,7 @@ def test_keep_freed_memory_stops_refaulting_big_buffers():
     assert faults("keep") < 0.05 * pages_per_buffer
 
 
+@pytest.mark.slow
 def test_ocr_train_restarts_under_jemalloc_when_installed(rendered_lmdb, tmp_path):
     from crnn_ocr.train.allocator import find_jemalloc
 
@@ -322,3 +328,13 @@ def test_ocr_train_restarts_under_jemalloc_when_installed(rendered_lmdb, tmp_pat
     assert allocator_used("--allocator", "glibc") == "glibc"
     if GLIBC:
         assert allocator_used("--allocator=glibc-keep") == "glibc-keep"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_training_with_mixed_precision_resumes(rendered_lmdb, tmp_path):
+    cfg = tiny_config(rendered_lmdb, tmp_path / "gpu", device="cuda", precision="auto", steps=4, workers=2)
+    first = train(cfg, progress=False, stop_after=2)
+    assert first.step == 2
+    assert train(cfg, progress=False).step == 4
+    assert load_checkpoint(tmp_path / "gpu" / "last.pt")["train_state"]["step"] == 4
