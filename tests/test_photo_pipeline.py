@@ -110,3 +110,15 @@ def test_quads_turn_and_map_back_consistently():
     pts = np.array([[3.0, 4.0]])
     assert upright_points(pts, 180, 100, 50).tolist() == [[97.0, 46.0]]
     assert upright_points(upright_points(pts, 90, 100, 50), 270, 50, 100).tolist() == pts.tolist()
+
+
+def test_a_single_upside_down_line_on_an_upright_photo_is_turned_back(recognizer):
+    image, quads = scene()  # two lines: the page's orientation may go either way, each line is still read upright
+    h, w = image.shape[:2]
+    x0, y0 = quads[1][:, 0].min(), quads[1][:, 1].min()
+    x1, y1 = quads[1][:, 0].max(), quads[1][:, 1].max()
+    y0, y1, x0, x1 = int(y0), int(y1), int(x0), int(x1)
+    image = image.copy()
+    image[y0:y1, x0:x1] = image[y0:y1, x0:x1][::-1, ::-1]  # the second sign hangs upside down
+    result = read_page(recognizer, image, layout="photo", detector=QuadDetector(quads))
+    assert sorted(line.text for line in result.lines) == sorted(LINES)
