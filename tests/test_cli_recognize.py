@@ -467,3 +467,17 @@ def test_file_names_that_are_not_utf8_print_as_valid_text(tiny_checkpoint, image
                               "--layout", "word", "--json"], capture_output=True, cwd=REPO, timeout=120)
     records = [json.loads(line) for line in as_json.stdout.decode("utf-8").strip().split("\n")]
     assert records[1]["path"].endswith("caf\\xe9\\tbad.png")
+
+
+def test_workers_give_the_same_output_in_the_same_order(tmp_path, images):
+    folder = tmp_path / "mix"
+    folder.mkdir()
+    for i, (name, path) in enumerate(sorted(images.items()) * 2):
+        (folder / f"{i:02d}_{name}").write_bytes(path.read_bytes())
+    (folder / "05_broken.png").write_bytes(b"\x89PNG not really")
+    args = [sys.executable, str(REPO / "cli.py"), "recognize", str(folder), "--json", "-q"]
+    one = subprocess.run([*args, "--workers", "1"], capture_output=True, text=True, cwd=REPO, timeout=120)
+    two = subprocess.run([*args, "--workers", "2"], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert one.returncode == two.returncode == 1
+    assert one.stdout == two.stdout and len(one.stdout.splitlines()) == 8
+    assert one.stderr == two.stderr and "05_broken.png" in two.stderr

@@ -327,6 +327,18 @@ def test_resume_is_exact(scenes, tmp_path):
     assert torch.equal(exp_a, b["train_state"]["optimizer"]["state"][0]["exp_avg"])
 
 
+def test_loader_workers_draw_the_same_samples(scenes, tmp_path):
+    """Samples are a function of (seed, index): a worker process trains the same weights (and does not hang
+    although this process has already used OpenCV's thread pool)."""
+    from crnn_ocr.detect.train import train_detector
+
+    cv2.resize(np.zeros((600, 800, 3), np.uint8), (300, 400))
+    for workers in (0, 1):
+        train_detector(tiny_config(scenes, tmp_path / f"w{workers}", steps=2, workers=workers), log=lambda *_: None)
+    a, b = (load_detector_checkpoint(tmp_path / f"w{w}" / "last.pt")["state_dict"] for w in (0, 1))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_sigterm_saves_and_stops(scenes, tmp_path):
     from crnn_ocr.detect.train import train_detector
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from crnn_ocr.cli.common import DICTIONARY_OPTION, dictionary_for, fail, handles_errors
+from crnn_ocr.page.inputs import expand_inputs, read_inputs
 
 
 def load_recognizer(model: str | None, backend: str, threads: int, batch_size: int):
@@ -15,79 +16,6 @@ def load_recognizer(model: str | None, backend: str, threads: int, batch_size: i
     from crnn_ocr.reader import load_recognizer as load
 
     return load(model, backend, threads, batch_size)
-
-
-def expand_inputs(images: tuple[str, ...], pages: str | None = None) -> tuple[list[tuple[str, Path | None, str | None]], int]:
-    """(name, path, None) for every image or PDF to read ('-' is stdin, path None), (name, None, error) for what
-    cannot be listed; folders expand recursively (PDFs in them too). Also the number of images to read (a PDF
-    counts its pages), so the progress bar knows its total."""
-    from crnn_ocr.errors import ImageError
-    from crnn_ocr.image.io import IMAGE_SUFFIXES, scan_images
-    from crnn_ocr.image.pdf import is_pdf, parse_page_ranges, pdf_page_count
-
-    out: list[tuple[str, Path | None, str | None]] = []
-    total = 0
-    for item in images:
-        if item == "-":
-            out.append(("-", None, None))
-            total += 1
-            continue
-        found = scan_images([item], IMAGE_SUFFIXES + (".pdf",))
-        if not found:
-            out.append((item, None, f"{item}: no images in this folder"))
-        for path, error in found:
-            if path is None:
-                out.append((error.split(": ", 1)[0], None, error))
-                continue
-            out.append((str(path), path, None))
-            try:
-                total += len(parse_page_ranges(pages, pdf_page_count(path))) if is_pdf(path) else 1
-            except (ImageError, ValueError):
-                total += 1  # reported when read
-    return out, total
-
-
-def image_dpi(path: Path | None) -> float | None:
-    """The resolution an image file declares (PNG pHYs, JPEG JFIF/EXIF, TIFF), if plausible."""
-    if path is None:
-        return None
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            x = image.info.get("dpi", (0, 0))[0]
-    except (OSError, ValueError, TypeError, IndexError):
-        return None
-    return float(x) if 50 <= float(x) <= 2400 else None
-
-
-def _read_inputs(items: list[tuple[str, Path | None, str | None]], channels: int, pages: str | None = None,
-                 pdf_text: str = "auto", dpi: float | None = None):
-    """Yield (name, array or ready result or None, error[, page]) for every expanded input, one image or PDF page
-    at a time (memory stays flat)."""
-    from crnn_ocr.errors import ImageError
-    from crnn_ocr.image.io import read_image, read_stream_bounded
-    from crnn_ocr.image.pdf import is_pdf, iter_pdf_pages
-    from crnn_ocr.page.pdf_text import has_text_layer, page_from_text_layer
-
-    for name, path, error in items:
-        if error is not None:
-            yield name, None, error
-            continue
-        try:
-            source = read_stream_bounded(sys.stdin.buffer) if name == "-" else path
-            if not is_pdf(source):
-                yield name, read_image(source, channels=channels), None, None, image_dpi(path)
-                continue
-            for page in iter_pdf_pages(source, pages, dpi, text_layer=pdf_text != "ocr"):
-                if isinstance(page, ImageError):
-                    yield name, None, str(page)
-                elif pdf_text == "layer" or (pdf_text == "auto" and has_text_layer(page)):
-                    yield name, page_from_text_layer(page), None, page.index + 1
-                else:
-                    yield name, read_image(page.image, channels=channels), None, page.index + 1, page.dpi
-        except ImageError as e:
-            yield name, None, str(e) if name != "-" else f"stdin: {str(e).split(': ', 1)[-1]}"
 
 
 @click.command()
@@ -121,10 +49,13 @@ def _read_inputs(items: list[tuple[str, Path | None, str | None]], channels: int
                    "the text.")
 @click.option("--dpi", type=click.FloatRange(36, 1200), help="Render PDF pages at this resolution (default: chosen "
                                                               "per page for its text height).")
+@click.option("--workers", type=click.IntRange(0, 512), default=0,
+              help="Processes reading in parallel, each with its own models and one thread; results keep the input "
+                   "order. 0 (default): the cores this process may use, when there are at least 4 inputs per core.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handles_errors
 def recognize(images, model, backend, layout, detector, no_detector, output, out_path, as_json, decoder, beam_width,
-              lexicon, dictionary, threads, batch_size, verifier, no_verifier, pages, pdf_text, dpi, quiet):
+              lexicon, dictionary, threads, batch_size, verifier, no_verifier, pages, pdf_text, dpi, workers, quiet):
     """Read the text in IMAGES (image files, PDFs, folders, or - for stdin): word or line crops, pages, receipts,
     screenshots."""
     rec = load_recognizer(model, backend, threads, batch_size)
@@ -157,7 +88,14 @@ def recognize(images, model, backend, layout, detector, no_detector, output, out
         fail("--layout photo needs a text detector: none is shipped yet; give --detector FILE.onnx")
     # the PDF keeps the colours of the page, and the detector sees them
     channels = 3 if output == "pdf" or text_detector is not None else rec.cfg.channels
-    inputs = _read_inputs(items, channels, pages, "ocr" if output == "pdf" else pdf_text, dpi)
+    from crnn_ocr.page.parallel import usable_cores
+
+    processes = workers or min(usable_cores(), total // 4)
+    if processes > 1 and output != "pdf" and all(name != "-" for name, _, _ in items):
+        inputs = _in_workers(items, processes, model, backend, dictionary, decoder, beam_width, words, verifier,
+                             no_verifier, text_detector, layout, batch_size, pages, pdf_text, dpi, rec)
+    else:
+        inputs = read_inputs(items, channels, pages, "ocr" if output == "pdf" else pdf_text, dpi)
     with _Output(out_path, output) as sink:
         failures = recognize_page_cli(rec, inputs, layout=layout, output=output, single=single, text_filter=text_filter,
                                       progress=show_progress, total=total, out=sink.write,
@@ -167,6 +105,22 @@ def recognize(images, model, backend, layout, detector, no_detector, output, out
             sink.discard()
     if failures:
         sys.exit(1)
+
+
+def _in_workers(items, processes, model, backend, dictionary, decoder, beam_width, words, verifier, no_verifier,
+                text_detector, layout, batch_size, pages, pdf_text, dpi, rec):
+    """The inputs read by worker processes, each set up as this command's own reader is."""
+    from crnn_ocr.cli.common import load_verifier_file
+    from crnn_ocr.defaults import find_verifier
+    from crnn_ocr.page.parallel import ReaderSpec, read_in_workers
+
+    verifier_path = None if no_verifier else (verifier or find_verifier(".onnx"))
+    spec = ReaderSpec(model=model, backend=backend, dictionary=None if rec.decoder.dictionary is None else dictionary,
+                      decoder=decoder, beam_width=beam_width, lexicon=words,
+                      verifier=str(verifier_path) if verifier_path else None, verifier_loader=load_verifier_file,
+                      detector=str(text_detector.path) if text_detector is not None else None, layout=layout,
+                      batch_size=batch_size, pages=pages, pdf_text=pdf_text, dpi=dpi)
+    return read_in_workers(items, spec, processes)
 
 
 class _Output:

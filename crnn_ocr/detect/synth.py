@@ -1264,7 +1264,8 @@ def render_stream(count: int, style: str, fonts: list[FontInfo], photos: Sequenc
         for job in jobs:
             yield _render_job(job)
         return
-    ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
+    # forkserver, not fork: a child forked from a process whose OpenCV thread pool has started can hang in it
+    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
     with ctx.Pool(workers, initializer=_init_worker, initargs=args) as pool:
         yield from pool.imap(_render_job, jobs, chunksize=4)
 

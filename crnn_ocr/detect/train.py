@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import math
 import sys
 import time
@@ -152,13 +153,10 @@ class DetectTrainResult:
 
 
 def _worker_init(_: int) -> None:
-    import cv2
-
     torch.set_num_threads(1)  # loader workers must not compete with the training threads
-    cv2.setNumThreads(1)
 
 
-def _load_resume(cfg: DetectTrainConfig, last_path: Path, log) -> tuple[nn.Module, dict[str, Any]]:
+def _load_resume(cfg: DetectTrainConfig, last_path: Path, log) -> tuple[nn.Module, DetectTrainConfig, dict[str, Any]]:
     data = load_detector_checkpoint(last_path)
     saved = dict(data["config"])
     if saved.get("arch") != cfg.model.arch:
@@ -169,8 +167,7 @@ def _load_resume(cfg: DetectTrainConfig, last_path: Path, log) -> tuple[nn.Modul
     model, model_cfg = detector_from_checkpoint(data, last_path)
     if model_cfg != cfg.model:
         log(f"note: continuing with the model settings stored in {last_path} (they differ from the config's)")
-    cfg.model = model_cfg
-    return model, dict(data.get("train_state") or {})
+    return model, dataclasses.replace(cfg, model=model_cfg), dict(data.get("train_state") or {})
 
 
 def train_detector(config: DetectTrainConfig | str | Path, resume: bool = False, log=print,
@@ -205,7 +202,7 @@ def train_detector(config: DetectTrainConfig | str | Path, resume: bool = False,
     torch.manual_seed(cfg.seed)
     ts: dict[str, Any] = {}
     if resume and last_path.exists():
-        model, ts = _load_resume(cfg, last_path, log)
+        model, cfg, ts = _load_resume(cfg, last_path, log)
     else:
         model = create_detector(cfg.model)
         if cfg.init:
@@ -246,6 +243,12 @@ def train_detector(config: DetectTrainConfig | str | Path, resume: bool = False,
                          scheduler={"schedule": cfg.schedule, "step": step, "lr": lr_at(step, cfg)})
         save_detector(path, model, cfg.model, state)
 
+    if cfg.workers:
+        import cv2
+
+        # OpenCV's thread pool does not survive fork: a worker forked from a process whose pool has run can hang in
+        # its first cv2 call (seen: pthread_cond_destroy). One thread in this process means no pool to inherit.
+        cv2.setNumThreads(1)
     loader = torch.utils.data.DataLoader(
         dataset, batch_sampler=[list(range(s * cfg.batch_size, (s + 1) * cfg.batch_size)) for s in range(step, end)],
         num_workers=cfg.workers, worker_init_fn=_worker_init if cfg.workers else None,

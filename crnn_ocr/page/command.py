@@ -88,7 +88,7 @@ def recognize_page_cli(
         recognizer: any `TextRecognizer` (its decoder already set).
         inputs: (name, uint8 array, None[, PDF page number[, dpi]]) for a readable image, (name, PageResult,
             None, page) for a PDF page's own text, (name, None, message) for a failed one;
-            `crnn_ocr.cli.recognize._read_inputs` yields exactly this.
+            `crnn_ocr.page.inputs.read_inputs` (and `crnn_ocr.page.parallel.read_in_workers`) yield exactly this.
         layout: auto | page | line | word (see `read_page`).
         output: text | json | tsv | hocr | alto | pdf (pages go to `pdf_out`, a `SearchablePdf`).
         single: one input, printed without its name (text output).

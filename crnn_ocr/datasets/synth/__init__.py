@@ -74,7 +74,8 @@ def render_chunks(count: int, fonts: list[FontInfo], seed: int = 0, workers: int
         for job in jobs:
             yield from _render_chunk(job)
         return
-    ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
+    # forkserver, not fork: a child forked from a process whose OpenCV thread pool has started can hang in it
+    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
     with ctx.Pool(workers, initializer=_init_worker, initargs=(fonts, kwargs)) as pool:
         for chunk in pool.imap(_render_chunk, jobs):
             yield from chunk

@@ -1,0 +1,82 @@
+"""What `ocr recognize` reads: files, folders, PDFs and stdin expanded into inputs, then decoded one at a time.
+
+Every failure is a row with its message (the other inputs go on); nothing is decoded before its turn.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def expand_inputs(images: tuple[str, ...], pages: str | None = None) -> tuple[list[tuple[str, Path | None, str | None]], int]:
+    """(name, path, None) for every image or PDF to read ('-' is stdin, path None), (name, None, error) for what
+    cannot be listed; folders expand recursively (PDFs in them too). Also the number of images to read (a PDF
+    counts its pages), so the progress bar knows its total."""
+    from crnn_ocr.errors import ImageError
+    from crnn_ocr.image.io import IMAGE_SUFFIXES, scan_images
+    from crnn_ocr.image.pdf import is_pdf, parse_page_ranges, pdf_page_count
+
+    out: list[tuple[str, Path | None, str | None]] = []
+    total = 0
+    for item in images:
+        if item == "-":
+            out.append(("-", None, None))
+            total += 1
+            continue
+        found = scan_images([item], IMAGE_SUFFIXES + (".pdf",))
+        if not found:
+            out.append((item, None, f"{item}: no images in this folder"))
+        for path, error in found:
+            if path is None:
+                out.append((error.split(": ", 1)[0], None, error))
+                continue
+            out.append((str(path), path, None))
+            try:
+                total += len(parse_page_ranges(pages, pdf_page_count(path))) if is_pdf(path) else 1
+            except (ImageError, ValueError):
+                total += 1  # reported when read
+    return out, total
+
+
+def image_dpi(path: Path | None) -> float | None:
+    """The resolution an image file declares (PNG pHYs, JPEG JFIF/EXIF, TIFF), if plausible."""
+    if path is None:
+        return None
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            x = image.info.get("dpi", (0, 0))[0]
+    except (OSError, ValueError, TypeError, IndexError):
+        return None
+    return float(x) if 50 <= float(x) <= 2400 else None
+
+
+def read_inputs(items: list[tuple[str, Path | None, str | None]], channels: int, pages: str | None = None,
+                 pdf_text: str = "auto", dpi: float | None = None):
+    """Yield (name, array or ready result or None, error[, page]) for every expanded input, one image or PDF page
+    at a time (memory stays flat)."""
+    from crnn_ocr.errors import ImageError
+    from crnn_ocr.image.io import read_image, read_stream_bounded
+    from crnn_ocr.image.pdf import is_pdf, iter_pdf_pages
+    from crnn_ocr.page.pdf_text import has_text_layer, page_from_text_layer
+
+    for name, path, error in items:
+        if error is not None:
+            yield name, None, error
+            continue
+        try:
+            source = read_stream_bounded(sys.stdin.buffer) if name == "-" else path
+            if not is_pdf(source):
+                yield name, read_image(source, channels=channels), None, None, image_dpi(path)
+                continue
+            for page in iter_pdf_pages(source, pages, dpi, text_layer=pdf_text != "ocr"):
+                if isinstance(page, ImageError):
+                    yield name, None, str(page)
+                elif pdf_text == "layer" or (pdf_text == "auto" and has_text_layer(page)):
+                    yield name, page_from_text_layer(page), None, page.index + 1
+                else:
+                    yield name, read_image(page.image, channels=channels), None, page.index + 1, page.dpi
+        except ImageError as e:
+            yield name, None, str(e) if name != "-" else f"stdin: {str(e).split(': ', 1)[-1]}"
