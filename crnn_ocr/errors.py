@@ -33,6 +33,10 @@ class ImageTooLargeError(ImageError):
     """An image has more pixels than the configured limit (decompression-bomb guard)."""
 
 
+class TooComplexError(ImageError):
+    """An image holds too many ink specks to be a page of text within the limits (noise, a halftone)."""
+
+
 class DatasetError(OcrError):
     """A dataset cannot be opened or is not in a supported layout."""
 

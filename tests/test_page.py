@@ -572,3 +572,15 @@ def test_page_package_does_not_import_torch():
 
     code = "import sys, crnn_ocr.page; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_page_of_noise_is_given_up_with_a_warning_not_minutes_of_junk():
+    from crnn_ocr.page.command import recognize_page_cli
+
+    noise = np.where(np.random.default_rng(0).random((1000, 1000)) < 0.1, 0, 255).astype(np.uint8)
+    result = read_page(BarReader(), noise, layout="page")
+    assert result.lines == [] and "too noisy" in result.warnings[0] and result.to_dict()["warnings"]
+    out, err = [], []
+    assert recognize_page_cli(BarReader(), [("noise.png", noise, None)], out=out.append, err=err.append,
+                              progress=False) == 0
+    assert err == [f"warning: noise.png: {result.warnings[0]}"] and out == ["noise.png\t"]

@@ -131,6 +131,8 @@ def recognize_page_cli(
         for name, item, page, dpi in pending:
             result = item if isinstance(item, PageResult) else next(read)
             index += 1
+            for warning in result.warnings:
+                err(f"warning: {display_name(name)}: {warning}")
             if output == "pdf":
                 pdf_out.add_page(item, result, dpi)
                 if bar is not None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from crnn_ocr.errors import TooComplexError
 from crnn_ocr.image.io import ImageInput, read_image
 from crnn_ocr.image.preprocess import to_gray
 from crnn_ocr.page.detected import choose_orientation, line_box, looks_like_document, plan_lines
@@ -111,6 +112,7 @@ class PageResult:
     lines: list[LineResult] = field(default_factory=list)
     angle: float = 0.0
     orientation: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -143,7 +145,8 @@ class PageResult:
 
     def to_dict(self, chars: bool = True) -> dict:
         return {"width": self.width, "height": self.height, "layout": self.layout, "angle": self.angle,
-                "orientation": self.orientation, "text": self.to_text(), "confidence": round(self.confidence, 4),
+                "orientation": self.orientation, **({"warnings": self.warnings} if self.warnings else {}),
+                "text": self.to_text(), "confidence": round(self.confidence, 4),
                 "lines": [line.to_dict(chars) for line in self.lines]}
 
     def to_json(self, **kwargs) -> str:
@@ -436,6 +439,7 @@ class _Plan:
     angle: float
     jobs: list[_Job]
     orientation: int = 0
+    warnings: list[str] = field(default_factory=list)
     alternative: _Plan | None = None  # a crop-sized image routed to "page" is also read whole; the surer reading wins
     image: np.ndarray | None = None  # kept for photos: weak lines are read again turned round
 
@@ -545,7 +549,7 @@ def _assemble(plan: _Plan, predictions: Sequence[Prediction], drop_weak: bool = 
             continue  # a detected box the recogniser cannot read as text: clutter, not a line
         lines_out.append(LineResult(text, confidence, line.box, line.quad, words, chars_out, line.block, line.row,
                                     line.angle, line.inverted))
-    return PageResult(plan.width, plan.height, plan.layout, lines_out, plan.angle, plan.orientation)
+    return PageResult(plan.width, plan.height, plan.layout, lines_out, plan.angle, plan.orientation, list(plan.warnings))
 
 
 def _dark_mask(gray: np.ndarray) -> np.ndarray:
@@ -568,7 +572,7 @@ def read_pages(
     detector=None,
 ) -> list[PageResult]:
     """`read_page` for several images, with the lines of all of them recognised in shared batches."""
-    plans = [_plan(recognizer, im, layout, text_filter, chunk_width, overlap, pad, detector) for im in images]
+    plans = [_plan_or_warn(recognizer, im, layout, text_filter, chunk_width, overlap, pad, detector) for im in images]
     arrays = []
     for plan in plans:
         for candidate in (plan, plan.alternative):
@@ -604,6 +608,15 @@ def _turn_lines(recognizer, plan: _Plan, predictions: Sequence[Prediction], chun
                 result.lines[i] = line
     result.lines = [line for line in result.lines if line.confidence >= PHOTO_MIN_CONFIDENCE]
     return result
+
+
+def _plan_or_warn(recognizer, image, layout, text_filter, chunk_width, overlap, pad, detector) -> _Plan:
+    """`_plan`, except that an image too noisy to hold lines gives an empty result that says why."""
+    try:
+        return _plan(recognizer, image, layout, text_filter, chunk_width, overlap, pad, detector)
+    except TooComplexError as e:
+        h, w = (image.shape[:2] if isinstance(image, np.ndarray) else (0, 0))
+        return _Plan(w, h, "page", 0.0, [], warnings=[str(e)])
 
 
 def _choose(plan: _Plan, predictions: Sequence[Prediction]) -> PageResult:
