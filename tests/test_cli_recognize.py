@@ -481,3 +481,23 @@ def test_workers_give_the_same_output_in_the_same_order(tmp_path, images):
     assert one.returncode == two.returncode == 1
     assert one.stdout == two.stdout and len(one.stdout.splitlines()) == 8
     assert one.stderr == two.stderr and "05_broken.png" in two.stderr
+
+
+@pytest.mark.slow
+def test_a_100_megapixel_photo_reads_in_bounded_memory(tmp_path):
+    import cv2
+
+    image = np.full((10000, 10000, 3), 200, np.uint8)
+    for i in range(3):
+        cv2.putText(image, f"NUMBER {i} OPEN", (800, 2500 + 3000 * i), cv2.FONT_HERSHEY_SIMPLEX, 12, (20, 20, 20), 30)
+    path = tmp_path / "huge.jpg"
+    cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    del image
+    script = ("import resource, subprocess, sys; "
+              f"r = subprocess.run([sys.executable, {str(REPO / 'cli.py')!r}, 'recognize', {str(path)!r}], "
+              "capture_output=True, text=True); "
+              "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); print(r.stdout)")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=300)
+    code, peak_kb = map(int, run.stdout.splitlines()[0].split())
+    assert code == 0 and peak_kb < 1.5 * 1024 * 1024, (code, peak_kb, run.stderr)
+    assert "NUMBER 0 OPEN" in run.stdout and "NUMBER 2 OPEN" in run.stdout

@@ -21,7 +21,7 @@ from crnn_ocr.errors import ImageError, ImageTooLargeError
 
 ImageInput = Union[str, Path, bytes, bytearray, memoryview, Image.Image, np.ndarray]
 
-DEFAULT_MAX_PIXELS = 64_000_000
+DEFAULT_MAX_PIXELS = 120_000_000  # a 100-megapixel photo reads; decompression bombs stay out
 DEFAULT_MAX_BYTES = 256 << 20  # an encoded image (or stdin) larger than this is refused before it is read
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pbm", ".pgm", ".ppm")
 
@@ -97,9 +97,11 @@ def _open(source: ImageInput, name: str, max_pixels: int, max_bytes: int = DEFAU
             raise ImageTooLargeError(f"{name}: too large ({len(data)} bytes, limit {max_bytes})")
     if not data:
         raise ImageError(f"{name}: empty file")
+    pil_limit = Image.MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = None  # the guard is ours, from the header and before decoding (PIL's stops at 89 MP)
             image = Image.open(io.BytesIO(data))
             _check_size(image.size[0], image.size[1], max_pixels, name)
             image.load()
@@ -111,6 +113,8 @@ def _open(source: ImageInput, name: str, max_pixels: int, max_bytes: int = DEFAU
         raise ImageError(f"{name}: not an image or an unsupported format") from e
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         raise ImageError(f"{name}: corrupt or truncated image ({e})") from e
+    finally:
+        Image.MAX_IMAGE_PIXELS = pil_limit
     return image
 
 
