@@ -4,14 +4,12 @@ pixels, a fixed hold-out. Torch-free: the trainer and the ONNX evaluation path s
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from crnn_ocr.detect.config import LEVELS
 from crnn_ocr.errors import DatasetError
 
 LABELS_FILE = "labels.jsonl"
@@ -39,36 +37,21 @@ class SceneImage:
 
 
 def read_scene_labels(folder: str | Path) -> list[SceneImage]:
-    """The images of a folder with their regions; DatasetError naming the line for anything malformed."""
+    """The images of a folder with their regions (`crnn_ocr.detect.scoring.read_labels` checks every record);
+    DatasetError for a missing image or an empty set. Quads of more than four points keep their first four."""
+    from crnn_ocr.detect.scoring import read_labels
+
     folder = Path(folder)
-    path = folder / LABELS_FILE
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise DatasetError(f"{path}: cannot read ({e})") from e
     images = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{n}"
-        try:
-            record = json.loads(line)
-            regions = []
-            for k, r in enumerate(record["regions"]):
-                quad = np.asarray(r["quad"], np.float32)
-                if quad.shape != (4, 2) or not np.isfinite(quad).all():
-                    raise DatasetError(f"{where} region {k}: quad must be 4 finite [x, y] points")
-                if r.get("level") not in LEVELS:
-                    raise DatasetError(f"{where} region {k}: level must be one of {', '.join(LEVELS)}")
-                regions.append(Region(quad, r["level"], bool(r.get("ignore", False))))
-            image = folder / record["image"]
-        except (ValueError, KeyError, TypeError) as e:
-            raise DatasetError(f"{where}: not a record of the scenes layout ({type(e).__name__}: {e})") from e
+    for n, record in enumerate(read_labels(folder), 1):
+        image = folder / record["image"]
         if not image.is_file():
-            raise DatasetError(f"{where}: image {image} is missing")
+            raise DatasetError(f"{folder / LABELS_FILE}:{n}: image {image} is missing")
+        regions = [Region(np.asarray(r["quad"], np.float32)[:4], r["level"], bool(r.get("ignore", False)))
+                   for r in record["regions"]]
         images.append(SceneImage(image, regions))
     if not images:
-        raise DatasetError(f"{path}: no images")
+        raise DatasetError(f"{folder / LABELS_FILE}: no images")
     return images
 
 

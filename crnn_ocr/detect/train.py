@@ -21,7 +21,6 @@ import dataclasses
 import math
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ from crnn_ocr.detect.nets import (
     save_detector,
 )
 from crnn_ocr.errors import ConfigError, OcrError
-from crnn_ocr.train.loop import StopRequest
+from crnn_ocr.train.loop import StopRequest, TrainResult
 
 BINARY_K = 50.0  # DB's amplifying factor of the approximate step function
 LOG_FIELDS = ["step", "lr", "loss", "bce", "dice", "l1", "images_per_s", "elapsed_s", "val_hmean", "val_precision",
@@ -142,14 +141,7 @@ def validate(model: nn.Module, folders: list[SceneFolder], cfg: DetectTrainConfi
             "recall": float(np.mean(recalls)) if recalls else float("nan"), "sets": sets}
 
 
-@dataclass
-class DetectTrainResult:
-    out: str
-    step: int
-    best: dict = field(default_factory=dict)
-    history: list = field(default_factory=list)
-    report: dict = field(default_factory=dict)
-    stopped: str = ""
+DetectTrainResult = TrainResult  # the same record as the recogniser's run: out, step, best, history, report, stopped
 
 
 def _worker_init(_: int) -> None:
