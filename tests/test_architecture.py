@@ -15,7 +15,7 @@ PACKAGE = REPO / "crnn_ocr"
 
 # layer of each top-level part of crnn_ocr; the same table as docs/architecture.md
 LAYERS = {
-    "errors": 0, "config": 0, "files": 0, "defaults": 0,
+    "errors": 0, "config": 0, "files": 0, "defaults": 0, "registry": 0,
     "text": 1, "image": 1,
     "models": 2, "datasets": 2,
     "recognize": 3, "page": 3, "detect": 3, "runtime": 3, "reader": 3, "evaluate": 3,
@@ -25,7 +25,7 @@ LAYERS = {
     # the detector's training side sits with recognition's training; its runtime side stays in layer 3
     "detect.nets": 4, "detect.data": 4, "detect.train": 4, "detect.export": 4, "detect.evaluate": 4,
 }
-TORCH_FREE = ["errors", "config", "files", "defaults", "text", "image", "page", "runtime", "reader", "recognize.base",
+TORCH_FREE = ["errors", "config", "files", "defaults", "registry", "text", "image", "page", "runtime", "reader", "recognize.base",
               "recognize.onnx", "detect.config", "detect.postprocess", "detect.runtime", "detect.scoring",
               "detect.targets", "detect.synth", "detect.inpaint"]
 

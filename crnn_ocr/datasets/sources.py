@@ -26,6 +26,7 @@ from PIL import Image
 
 from crnn_ocr.errors import DatasetError
 from crnn_ocr.image.io import IMAGE_SUFFIXES
+from crnn_ocr.registry import Registry
 
 SIZES_KEY = b"crnn_ocr-sizes"
 
@@ -122,19 +123,12 @@ def release_env(path: Path) -> None:
         cached[1].close()
 
 
-_READERS: dict[str, type[Source]] = {}
+_READERS: Registry[type[Source]] = Registry("dataset reader", DatasetError)
 
 
 def register_reader(name: str) -> Callable[[type[Source]], type[Source]]:
     """Class decorator: make `open_source` try this reader (after those registered before it)."""
-
-    def decorator(cls: type[Source]) -> type[Source]:
-        if name in _READERS:
-            raise DatasetError(f"dataset reader {name!r} is already registered")
-        _READERS[name] = cls
-        return cls
-
-    return decorator
+    return _READERS.register(name)
 
 
 def readers() -> list[str]:

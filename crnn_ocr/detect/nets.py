@@ -29,38 +29,28 @@ from torch import nn
 from crnn_ocr.detect.config import DetectorConfig
 from crnn_ocr.errors import ArchitectureError, CheckpointError, ConfigError
 from crnn_ocr.models.checkpoint import atomic_torch_save, safe_torch_load, unwrap
+from crnn_ocr.registry import Registry
 
 FORMAT = "crnn_ocr.detector/1"
 OUTPUT_STRIDE = 4  # the network's native output resolution
 
 DetectorFactory = Callable[[DetectorConfig], nn.Module]
-_REGISTRY: dict[str, DetectorFactory] = {}
+_REGISTRY: Registry[DetectorFactory] = Registry("detector architecture", ArchitectureError)
 
 
 def register(name: str) -> Callable[[DetectorFactory], DetectorFactory]:
     """Decorator: register `factory(cfg) -> nn.Module` under `name`; a second registration raises."""
-
-    def decorator(factory: DetectorFactory) -> DetectorFactory:
-        if name in _REGISTRY:
-            raise ArchitectureError(f"detector architecture {name!r} is already registered")
-        _REGISTRY[name] = factory
-        return factory
-
-    return decorator
+    return _REGISTRY.register(name)
 
 
 def available() -> list[str]:
     """Names of the registered detector architectures."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def create_detector(cfg: DetectorConfig) -> nn.Module:
     """Build the architecture `cfg.arch`, with one probability and one threshold map per level of `cfg`."""
-    try:
-        factory = _REGISTRY[cfg.arch]
-    except KeyError:
-        raise ArchitectureError(f"unknown detector architecture {cfg.arch!r}; known: {', '.join(available())}") from None
-    return factory(cfg)
+    return _REGISTRY.get(cfg.arch)(cfg)
 
 
 # ----- building blocks -----
