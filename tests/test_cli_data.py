@@ -350,3 +350,41 @@ def test_num_samples_must_fit_the_stored_samples(tmp_path):
 def ITEM_BYTES() -> bytes:  # noqa: N802
     ok, buf = cv2.imencode(".png", np.full((20, 40), 200, np.uint8))
     return buf.tobytes()
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 256 KB filesystem (tmpfs) to write into; skipped where mounting is not allowed."""
+    import os
+    import subprocess
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs root and tmpfs to fill a disk")
+    yield mount
+    subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_output(rendered_lmdb, full_disk):
+    for args in (["data", "create-lmdb", rendered_lmdb, "--out", full_disk / "copy.lmdb", "-q"],
+                 ["data", "synth", "-n", "300", "-o", full_disk / "synth.lmdb", "--workers", "1", "--fonts", FONTS, "-q"]):
+        result = run(*args)
+        assert result.exit_code == 1, (args, result.output)
+        assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert list(full_disk.iterdir()) == []  # nothing half-written is left looking complete
+
+
+def test_a_checkpoint_on_a_full_disk_is_one_error_and_keeps_the_old_file(full_disk):
+    from crnn_ocr.config import ModelConfig
+    from crnn_ocr.errors import CheckpointError
+    from crnn_ocr.models import create_model
+    from crnn_ocr.models.checkpoint import save_checkpoint
+    from crnn_ocr.text.vocab import Vocab
+
+    (full_disk / "last.pt").write_bytes(b"the previous checkpoint")
+    with pytest.raises(CheckpointError, match="cannot write the checkpoint"):
+        save_checkpoint(full_disk / "last.pt", create_model(ModelConfig(), 30), ModelConfig(), Vocab("abc"))
+    assert [p.name for p in full_disk.iterdir()] == ["last.pt"]
+    assert (full_disk / "last.pt").read_bytes() == b"the previous checkpoint"

@@ -42,10 +42,16 @@ def save_checkpoint(
 
 
 def atomic_torch_save(payload: Any, path: str | Path) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save(payload, f)
-        f.flush()
-        os.fsync(f.fileno())
+    """torch.save under a temporary name, renamed when complete; a full disk or an I/O error is one
+    CheckpointError and leaves the previous file as it was."""
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+    except (OSError, RuntimeError) as e:  # torch reports a short write as RuntimeError ("unexpected pos ...")
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: cannot write the checkpoint (disk full?): {first}") from e
 
 
 def safe_torch_load(path: str | Path, what: str = "checkpoint") -> Any:
