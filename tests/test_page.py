@@ -584,3 +584,21 @@ def test_a_page_of_noise_is_given_up_with_a_warning_not_minutes_of_junk():
     assert recognize_page_cli(BarReader(), [("noise.png", noise, None)], out=out.append, err=err.append,
                               progress=False) == 0
     assert err == [f"warning: noise.png: {result.warnings[0]}"] and out == ["noise.png\t"]
+
+
+def test_recognize_batches_are_bounded_by_decoded_pixels(monkeypatch):
+    import crnn_ocr.page.command as command
+
+    seen = []
+    real = command.read_pages
+
+    def spy(recognizer, arrays, *args, **kwargs):
+        seen.append(sum(a.shape[0] * a.shape[1] for a in arrays))
+        return real(recognizer, arrays, *args, **kwargs)
+
+    monkeypatch.setattr(command, "read_pages", spy)
+    crops = [(f"{i}.png", np.full((40, 2500), 255, np.uint8), None) for i in range(10)]  # 100,000 pixels each
+    out = []
+    assert command.recognize_page_cli(BarReader(), crops, layout="word", out=out.append, progress=False,
+                                      batch_pixels=250_000) == 0
+    assert len(out) == 10 and max(seen) <= 300_000 and len(seen) >= 4  # never more than the budget plus one image
