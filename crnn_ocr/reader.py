@@ -41,6 +41,9 @@ def load_recognizer(model: str | Path | None = None, backend: str = "auto", thre
     model = str(model)
     if backend == "auto":
         backend = "torch" if model.endswith(".pt") else "onnx"
+    if backend == "torch" and model.lower().endswith(".onnx"):
+        raise CheckpointError(f"{model}: an exported ONNX model runs on the onnx backend; --backend torch needs a .pt "
+                              "checkpoint")
     if backend == "torch":
         import torch
 

@@ -355,3 +355,15 @@ def test_page_reading_with_the_shipped_verifier_needs_no_torch(tmp_path, monkeyp
     assert calls == [2]  # both lines went through the verifier
     assert json.loads(out["output"]) == json.loads(in_process.output)
     assert len(json.loads(in_process.output)["lines"]) == 2
+
+
+def test_an_onnx_model_on_the_torch_backend_says_so(exported):
+    from click.testing import CliRunner
+
+    from crnn_ocr.cli import main
+
+    _, model = exported
+    result = CliRunner().invoke(main, ["recognize", "--backend", "torch", "--model", str(model), str(model)])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (f"error: {model}: an exported ONNX model runs on the onnx backend; "
+                                     "--backend torch needs a .pt checkpoint")
