@@ -602,3 +602,14 @@ def test_recognize_batches_are_bounded_by_decoded_pixels(monkeypatch):
     assert command.recognize_page_cli(BarReader(), crops, layout="word", out=out.append, progress=False,
                                       batch_pixels=250_000) == 0
     assert len(out) == 10 and max(seen) <= 300_000 and len(seen) >= 4  # never more than the budget plus one image
+
+
+def test_a_page_with_more_lines_than_the_limit_reads_the_first_ones_and_says_so(monkeypatch):
+    import crnn_ocr.page.reading as reading
+
+    page = bar_page("columns", seed=2)
+    full = read_page(BarReader(), page.image, layout="page")
+    monkeypatch.setattr(reading, "MAX_LINES", 2)
+    capped = read_page(BarReader(), page.image, layout="page")
+    assert len(full.lines) > 2 and [line.text for line in capped.lines] == [line.text for line in full.lines[:2]]
+    assert capped.warnings == [f"{len(full.lines)} line candidates: read the first 2 in reading order"]

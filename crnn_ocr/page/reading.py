@@ -29,6 +29,7 @@ from crnn_ocr.text.vocab import CharInfo, Prediction
 LAYOUTS = ("auto", "page", "photo", "line", "word")
 CROP_AREA = 150_000  # pixels: 99% of the word crops of the IIIT5K, IC15 and SVT training splits are smaller
 FLIP_MARGIN = 0.05  # a photo's line read turned round replaces the first reading when this much surer
+MAX_LINES = 2000  # lines read on one page; a dense newspaper page at 300 dpi holds about 600
 PHOTO_MIN_CONFIDENCE = 0.4  # lines read from detected boxes below this are taken for non-text and dropped
 OUTPUT_FORMATS = ("text", "json", "tsv", "hocr", "alto")
 TSV_HEADER = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext"
@@ -504,8 +505,13 @@ def _plan(recognizer, image, layout: str, text_filter: TextFilter | None, chunk_
             lines = find_lines(gray)
         if text_filter is not None:
             lines = apply_filter(array, lines, text_filter)
+        warnings = []
+        if len(lines) > MAX_LINES:
+            warnings.append(f"{len(lines)} line candidates: read the first {MAX_LINES} in reading order")
+            lines = lines[:MAX_LINES]
         angle = lines[0].angle if lines else 0.0
-        return _Plan(W, H, layout, angle, _line_jobs(recognizer, array, lines, chunk_width, overlap, pad))
+        return _Plan(W, H, layout, angle, _line_jobs(recognizer, array, lines, chunk_width, overlap, pad),
+                     warnings=warnings)
     if int(gray.max()) - int(gray.min()) < 12:  # blank: nothing to read
         return _Plan(W, H, layout, 0.0, [])
     whole = LineBox(0, 0, W, H, ((0.0, 0.0), (float(W), 0.0), (float(W), float(H)), (0.0, float(H))), height=H)
