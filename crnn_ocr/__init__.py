@@ -16,8 +16,9 @@ __version__ = "0.1.0"
 
 # loaded on first use, so `import crnn_ocr` (and `ocr --help`) stays light
 _LAZY = {"load": "crnn_ocr.reader", "Reader": "crnn_ocr.reader", "Document": "crnn_ocr.reader",
+         "Limits": "crnn_ocr.page.limits",
          "Vocab": "crnn_ocr.text.vocab", "Prediction": "crnn_ocr.text.vocab"}
-__all__ = ["Document", "OcrError", "Prediction", "Reader", "Vocab", "__version__", "load"]
+__all__ = ["Document", "Limits", "OcrError", "Prediction", "Reader", "Vocab", "__version__", "load"]
 
 
 def __getattr__(name: str) -> Any:

@@ -25,6 +25,7 @@ from crnn_ocr.errors import CheckpointError
 from crnn_ocr.image.io import ImageInput, read_image
 from crnn_ocr.image.pdf import is_pdf, iter_pdf_pages
 from crnn_ocr.page.alto import alto_document
+from crnn_ocr.page.limits import Limits
 from crnn_ocr.page.lines import TextFilter
 from crnn_ocr.page.pdf_text import has_text_layer, page_from_text_layer
 from crnn_ocr.page.reading import LAYOUTS, LineResult, PageResult, WordResult, hocr_document, read_pages
@@ -140,7 +141,7 @@ class Reader:
     """Reads documents with one recogniser and the page pipeline. Make one with `crnn_ocr.load()`."""
 
     def __init__(self, recognizer, text_filter: TextFilter | None = None, layout: str = "auto",
-                 pdf_text: str = "auto", dpi: float | None = None, detector=None):
+                 pdf_text: str = "auto", dpi: float | None = None, detector=None, limits: Limits | None = None):
         if layout not in LAYOUTS:
             raise ValueError(f"unknown layout {layout!r}: use one of {', '.join(LAYOUTS)}")
         self.recognizer = recognizer
@@ -149,6 +150,7 @@ class Reader:
         self.pdf_text = pdf_text
         self.dpi = dpi
         self.detector = detector
+        self.limits = limits or Limits()
 
     def read(self, source: ImageInput | Sequence[ImageInput], *, layout: str | None = None,
              pages: str | None = None) -> Document | list[Document]:
@@ -173,27 +175,31 @@ class Reader:
         name = str(source) if isinstance(source, (str, Path)) else type(source).__name__
         document = Document(name)
         if is_pdf(source):
-            for page in iter_pdf_pages(source, pages, self.dpi, text_layer=self.pdf_text != "ocr"):
+            for page in iter_pdf_pages(source, pages, self.dpi, text_layer=self.pdf_text != "ocr",
+                                       max_pixels=self.limits.max_pixels, max_bytes=self.limits.max_bytes):
                 if isinstance(page, Exception):
                     raise page
                 if self.pdf_text == "layer" or (self.pdf_text == "auto" and has_text_layer(page)):
                     document.pages.append(page_from_text_layer(page))
                     document.page_numbers.append(page.index + 1)
                     continue
-                read = read_pages(self.recognizer, [page.image], layout, self.text_filter, detector=self.detector)[0]
+                read = read_pages(self.recognizer, [page.image], layout, self.text_filter, detector=self.detector,
+                                  limits=self.limits)[0]
                 document.pages.append(read)
                 document.page_numbers.append(page.index + 1)
             return document
         channels = 3 if self.detector is not None else self.recognizer.cfg.channels  # the detector sees colour
-        array = read_image(source, channels=channels) if not isinstance(source, np.ndarray) else source
-        document.pages = read_pages(self.recognizer, [array], layout, self.text_filter, detector=self.detector)
+        array = source if isinstance(source, np.ndarray) else read_image(
+            source, channels=channels, max_pixels=self.limits.max_pixels, max_bytes=self.limits.max_bytes)
+        document.pages = read_pages(self.recognizer, [array], layout, self.text_filter, detector=self.detector,
+                                    limits=self.limits)
         document.page_numbers = [None]
         return document
 
 
 def load(model: str | Path | None = None, *, backend: str = "auto", dictionary: str | None = DEFAULT_DICTIONARY,
          verifier: bool | str | Path | TextFilter = True, detector: bool | str | Path = True, layout: str = "auto",
-         threads: int = 0, batch_size: int = 32) -> Reader:
+         threads: int = 0, batch_size: int = 32, limits: Limits | None = None) -> Reader:
     """A Reader with the shipped models (or `model`), set up as `ocr recognize` is by default.
 
     Args:
@@ -206,6 +212,7 @@ def load(model: str | Path | None = None, *, backend: str = "auto", dictionary: 
         layout: auto | page | photo | line | word.
         threads: CPU threads for the networks (0: the runtime's default).
         batch_size: crops per forward pass.
+        limits: bytes, pixels, lines and seconds one input may cost (`crnn_ocr.Limits`; default its defaults).
     """
     recognizer = load_recognizer(model, backend, threads, batch_size)
     if dictionary is not None:
@@ -225,4 +232,4 @@ def load(model: str | Path | None = None, *, backend: str = "auto", dictionary: 
         text_filter = LazyVerifier(verifier, threads)
     elif verifier:
         text_filter = verifier
-    return Reader(recognizer, text_filter, layout, detector=default_detector(detector, threads))
+    return Reader(recognizer, text_filter, layout, detector=default_detector(detector, threads), limits=limits)

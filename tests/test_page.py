@@ -604,12 +604,11 @@ def test_recognize_batches_are_bounded_by_decoded_pixels(monkeypatch):
     assert len(out) == 10 and max(seen) <= 300_000 and len(seen) >= 4  # never more than the budget plus one image
 
 
-def test_a_page_with_more_lines_than_the_limit_reads_the_first_ones_and_says_so(monkeypatch):
-    import crnn_ocr.page.reading as reading
+def test_a_page_with_more_lines_than_the_limit_reads_the_first_ones_and_says_so():
+    from crnn_ocr.page.limits import Limits
 
     page = bar_page("columns", seed=2)
     full = read_page(BarReader(), page.image, layout="page")
-    monkeypatch.setattr(reading, "MAX_LINES", 2)
-    capped = read_page(BarReader(), page.image, layout="page")
+    capped = read_page(BarReader(), page.image, layout="page", limits=Limits(max_lines=2))
     assert len(full.lines) > 2 and [line.text for line in capped.lines] == [line.text for line in full.lines[:2]]
     assert capped.warnings == [f"{len(full.lines)} line candidates: read the first 2 in reading order"]

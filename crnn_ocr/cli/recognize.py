@@ -9,6 +9,7 @@ import click
 
 from crnn_ocr.cli.common import DICTIONARY_OPTION, dictionary_for, fail, handles_errors
 from crnn_ocr.page.inputs import expand_inputs, read_inputs
+from crnn_ocr.page.limits import DEFAULT_MAX_LINES, DEFAULT_SECONDS, Limits, parse_size
 
 
 def load_recognizer(model: str | None, backend: str, threads: int, batch_size: int):
@@ -16,6 +17,13 @@ def load_recognizer(model: str | None, backend: str, threads: int, batch_size: i
     from crnn_ocr.reader import load_recognizer as load
 
     return load(model, backend, threads, batch_size)
+
+
+def _size(ctx, param, value: str) -> int:
+    try:
+        return parse_size(value, binary=param.name == "max_bytes")
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 @click.command()
@@ -52,19 +60,34 @@ def load_recognizer(model: str | None, backend: str, threads: int, batch_size: i
 @click.option("--workers", type=click.IntRange(0, 512), default=0,
               help="Processes reading in parallel, each with its own models and one thread; results keep the input "
                    "order. 0 (default): the cores this process may use, when there are at least 4 inputs per core.")
+@click.option("--max-bytes", default="256M", show_default=True, metavar="SIZE", callback=_size,
+              help="Refuse an input file (or stdin) larger than this, before reading it (e.g. 50M, 1G; 1M = 1024 KiB).")
+@click.option("--max-pixels", default="120M", show_default=True, metavar="SIZE", callback=_size,
+              help="Refuse an image of more decoded pixels than this (1M = a million), checked from its header; PDF "
+                   "pages are rendered at a lower resolution instead.")
+@click.option("--max-lines", type=click.IntRange(0), default=DEFAULT_MAX_LINES, show_default=True,
+              help="Read at most this many lines of one image or page, the first in reading order (0: no limit).")
+@click.option("--timeout", type=click.FloatRange(0), default=DEFAULT_SECONDS, show_default=True, metavar="SECONDS",
+              help="Time for one image or PDF page; past it the lines read so far are output with a warning "
+                   "(0: no limit).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handles_errors
 def recognize(images, model, backend, layout, detector, no_detector, output, out_path, as_json, decoder, beam_width,
-              lexicon, dictionary, threads, batch_size, verifier, no_verifier, pages, pdf_text, dpi, workers, quiet):
+              lexicon, dictionary, threads, batch_size, verifier, no_verifier, pages, pdf_text, dpi, workers, max_bytes,
+              max_pixels, max_lines, timeout, quiet):
     """Read the text in IMAGES (image files, PDFs, folders, or - for stdin): word or line crops, pages, receipts,
     screenshots."""
+    limits = Limits(max_bytes=max_bytes, max_pixels=max_pixels, max_lines=max_lines, seconds=timeout)
     rec = load_recognizer(model, backend, threads, batch_size)
     words = None
     if lexicon:
-        try:
-            words = Path(lexicon).read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as e:
-            fail(f"cannot read lexicon {lexicon}: {e}")
+        from crnn_ocr.errors import ImageError
+        from crnn_ocr.image.io import read_file_bounded
+
+        try:  # bounded like any input: a device or a huge file is refused before it fills memory
+            words = read_file_bounded(lexicon, max_bytes).decode("utf-8").splitlines()
+        except (OSError, UnicodeDecodeError, ImageError) as e:
+            fail(f"cannot read lexicon {lexicon}: {str(e).removeprefix(lexicon + ': ')}")
     rec.set_decoder(decoder, beam_width, words, dictionary=dictionary_for(rec.vocab, dictionary))
     from crnn_ocr.page import recognize_page_cli
 
@@ -93,14 +116,14 @@ def recognize(images, model, backend, layout, detector, no_detector, output, out
     processes = workers or min(usable_cores(), total // 4)
     if processes > 1 and output != "pdf" and all(name != "-" for name, _, _ in items):
         inputs = _in_workers(items, processes, model, backend, dictionary, decoder, beam_width, words, verifier,
-                             no_verifier, text_detector, layout, batch_size, pages, pdf_text, dpi, rec)
+                             no_verifier, text_detector, layout, batch_size, pages, pdf_text, dpi, rec, limits)
     else:
-        inputs = read_inputs(items, channels, pages, "ocr" if output == "pdf" else pdf_text, dpi)
+        inputs = read_inputs(items, channels, pages, "ocr" if output == "pdf" else pdf_text, dpi, limits)
     with _Output(out_path, output) as sink:
         failures = recognize_page_cli(rec, inputs, layout=layout, output=output, single=single, text_filter=text_filter,
                                       progress=show_progress, total=total, out=sink.write,
                                       err=lambda m: click.echo(m, err=True), pdf_out=sink.pdf,
-                                      detector=text_detector)
+                                      detector=text_detector, limits=limits)
         if failures == total:
             sink.discard()
     if failures:
@@ -108,7 +131,7 @@ def recognize(images, model, backend, layout, detector, no_detector, output, out
 
 
 def _in_workers(items, processes, model, backend, dictionary, decoder, beam_width, words, verifier, no_verifier,
-                text_detector, layout, batch_size, pages, pdf_text, dpi, rec):
+                text_detector, layout, batch_size, pages, pdf_text, dpi, rec, limits):
     """The inputs read by worker processes, each set up as this command's own reader is."""
     from crnn_ocr.cli.common import load_verifier_file
     from crnn_ocr.defaults import find_verifier
@@ -119,7 +142,7 @@ def _in_workers(items, processes, model, backend, dictionary, decoder, beam_widt
                       decoder=decoder, beam_width=beam_width, lexicon=words,
                       verifier=str(verifier_path) if verifier_path else None, verifier_loader=load_verifier_file,
                       detector=str(text_detector.path) if text_detector is not None else None, layout=layout,
-                      batch_size=batch_size, pages=pages, pdf_text=pdf_text, dpi=dpi)
+                      batch_size=batch_size, pages=pages, pdf_text=pdf_text, dpi=dpi, limits=limits)
     return read_in_workers(items, spec, processes)
 
 

@@ -73,10 +73,10 @@ class PdfPage:
     text_layer: list[TextRun] = field(default_factory=list)
 
 
-def _open_document(source):
+def _open_document(source, max_bytes: int = DEFAULT_MAX_BYTES):
     import pypdfium2 as pdfium
 
-    data = read_file_bounded(source, DEFAULT_MAX_BYTES) if isinstance(source, (str, Path)) else bytes(source)
+    data = read_file_bounded(source, max_bytes) if isinstance(source, (str, Path)) else bytes(source)
     name = str(source) if isinstance(source, (str, Path)) else "PDF"
     try:
         return pdfium.PdfDocument(data), name
@@ -132,7 +132,8 @@ def _text_layer(page, scale: float, height_pt: float) -> list[TextRun]:
 
 
 def iter_pdf_pages(source, pages: str | None = None, dpi: float | None = None, text_layer: bool = True,
-                   max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[PdfPage | ImageError]:
+                   max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_BYTES
+                   ) -> Iterator[PdfPage | ImageError]:
     """Render the chosen pages one at a time. A page that cannot be rendered yields an ImageError in its place
     (the other pages go on); a document that cannot be opened raises ImageError.
 
@@ -142,8 +143,9 @@ def iter_pdf_pages(source, pages: str | None = None, dpi: float | None = None, t
         dpi: fixed resolution; None chooses one per page for its text height.
         text_layer: also extract the page's own text with its boxes (for `--pdf-text layer|auto`).
         max_pixels: a page whose render would exceed this many pixels is rendered at a lower resolution.
+        max_bytes: a PDF file larger than this is refused (ImageTooLargeError) before it is read.
     """
-    document, name = _open_document(source)
+    document, name = _open_document(source, max_bytes)
     try:
         try:
             indices = parse_page_ranges(pages, len(document))

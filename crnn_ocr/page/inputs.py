@@ -54,29 +54,32 @@ def image_dpi(path: Path | None) -> float | None:
 
 
 def read_inputs(items: list[tuple[str, Path | None, str | None]], channels: int, pages: str | None = None,
-                 pdf_text: str = "auto", dpi: float | None = None):
+                 pdf_text: str = "auto", dpi: float | None = None, limits=None):
     """Yield (name, array or ready result or None, error[, page]) for every expanded input, one image or PDF page
-    at a time (memory stays flat)."""
+    at a time (memory stays flat); `limits` (`crnn_ocr.page.limits.Limits`) bounds the bytes and pixels of each."""
     from crnn_ocr.errors import ImageError
     from crnn_ocr.image.io import read_image, read_stream_bounded
     from crnn_ocr.image.pdf import is_pdf, iter_pdf_pages
+    from crnn_ocr.page.limits import Limits
     from crnn_ocr.page.pdf_text import has_text_layer, page_from_text_layer
 
+    limits = limits or Limits()
+    caps = {"max_pixels": limits.max_pixels, "max_bytes": limits.max_bytes}
     for name, path, error in items:
         if error is not None:
             yield name, None, error
             continue
         try:
-            source = read_stream_bounded(sys.stdin.buffer) if name == "-" else path
+            source = read_stream_bounded(sys.stdin.buffer, limits.max_bytes) if name == "-" else path
             if not is_pdf(source):
-                yield name, read_image(source, channels=channels), None, None, image_dpi(path)
+                yield name, read_image(source, channels=channels, **caps), None, None, image_dpi(path)
                 continue
-            for page in iter_pdf_pages(source, pages, dpi, text_layer=pdf_text != "ocr"):
+            for page in iter_pdf_pages(source, pages, dpi, text_layer=pdf_text != "ocr", **caps):
                 if isinstance(page, ImageError):
                     yield name, None, str(page)
                 elif pdf_text == "layer" or (pdf_text == "auto" and has_text_layer(page)):
                     yield name, page_from_text_layer(page), None, page.index + 1
                 else:
-                    yield name, read_image(page.image, channels=channels), None, page.index + 1, page.dpi
+                    yield name, read_image(page.image, channels=channels, **caps), None, page.index + 1, page.dpi
         except ImageError as e:
             yield name, None, str(e) if name != "-" else f"stdin: {str(e).split(': ', 1)[-1]}"

@@ -43,6 +43,7 @@ class ReaderSpec:
     pdf_text: str = "auto"
     dpi: float | None = None
     read_options: dict[str, Any] = field(default_factory=dict)
+    limits: Any = None  # crnn_ocr.page.limits.Limits; None: the defaults
 
 
 _STATE: dict[str, Any] = {}
@@ -74,12 +75,13 @@ def _read_one(item: tuple[str, str | None, str | None]) -> list[tuple]:
     name, path, error = item
     channels = 3 if detector is not None else recognizer.cfg.channels
     rows = []
-    for row in read_inputs([(name, Path(path) if path else None, error)], channels, spec.pages, spec.pdf_text, spec.dpi):
+    for row in read_inputs([(name, Path(path) if path else None, error)], channels, spec.pages, spec.pdf_text, spec.dpi,
+                           spec.limits):
         name_, payload, error_, *where = row
         page, dpi = (list(where) + [None, None])[:2]
         if payload is not None and not isinstance(payload, PageResult):
             payload = read_pages(recognizer, [payload], spec.layout, _STATE["verifier"], detector=detector,
-                                 **spec.read_options)[0]
+                                 limits=spec.limits, **spec.read_options)[0]
         rows.append((name_, payload, error_, page, dpi))
     return rows
 

@@ -23,6 +23,7 @@ from crnn_ocr.errors import TooComplexError
 from crnn_ocr.image.io import ImageInput, read_image
 from crnn_ocr.image.preprocess import to_gray
 from crnn_ocr.page.detected import choose_orientation, line_box, looks_like_document, plan_lines
+from crnn_ocr.page.limits import Clocks, Limits, recognize_within
 from crnn_ocr.page.lines import LineBox, TextFilter, apply_filter, crop_line, find_lines, is_single_line
 from crnn_ocr.text.vocab import CharInfo, Prediction
 
@@ -30,7 +31,6 @@ LAYOUTS = ("auto", "page", "photo", "line", "word")
 CROP_AREA = 150_000  # pixels: 99% of the word crops of the IIIT5K, IC15 and SVT training splits are smaller
 FLIP_MARGIN = 0.05  # a photo's line read turned round replaces the first reading when this much surer
 QUAD_MIN_ANGLE = 3.0  # degrees: lines turned less than this give upright word boxes as their quads
-MAX_LINES = 2000  # lines read on one page; a dense newspaper page at 300 dpi holds about 600
 PHOTO_MIN_CONFIDENCE = 0.4  # lines read from detected boxes below this are taken for non-text and dropped
 OUTPUT_FORMATS = ("text", "json", "tsv", "hocr", "alto")
 TSV_HEADER = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext"
@@ -461,7 +461,8 @@ def _line_jobs(recognizer, array: np.ndarray, lines: list[LineBox], chunk_width:
 
 
 def _plan(recognizer, image, layout: str, text_filter: TextFilter | None, chunk_width: int | None, overlap: int,
-          pad: float, detector=None) -> _Plan:
+          pad: float, detector=None, limits: Limits | None = None) -> _Plan:
+    limits = limits or Limits()
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}: use one of {', '.join(LAYOUTS)}")
     if isinstance(image, np.ndarray) and image.size == 0:
@@ -469,11 +470,12 @@ def _plan(recognizer, image, layout: str, text_filter: TextFilter | None, chunk_
         w = image.shape[1] if image.ndim >= 2 else 0
         return _Plan(w, h, "page" if layout == "auto" else layout, 0.0, [])
     if detector is not None and layout in ("auto", "photo"):
-        color = read_image(image, channels=3)
+        color = read_image(image, channels=3, max_pixels=limits.max_pixels, max_bytes=limits.max_bytes)
         array = color if recognizer.cfg.channels == 3 else to_gray(color)
     else:
         color = None
-        array = read_image(image, channels=recognizer.cfg.channels)
+        array = read_image(image, channels=recognizer.cfg.channels, max_pixels=limits.max_pixels,
+                           max_bytes=limits.max_bytes)
     gray = to_gray(array)
     if chunk_width is None:  # by default a line is cut only where the model stops reading in one piece
         chunk_width = recognizer.cfg.max_width
@@ -488,8 +490,9 @@ def _plan(recognizer, image, layout: str, text_filter: TextFilter | None, chunk_
             lines = find_lines(gray)
             layout = "line" if is_single_line(gray, lines) else "page"
             if layout == "page" and H * W <= CROP_AREA and int(gray.max()) - int(gray.min()) >= 12:
-                plan = _plan(recognizer, array, "page", text_filter, chunk_width, overlap, pad)
-                plan.alternative = _plan(recognizer, array, "line", text_filter, chunk_width, overlap, pad)
+                plan = _plan(recognizer, array, "page", text_filter, chunk_width, overlap, pad, limits=limits)
+                plan.alternative = _plan(recognizer, array, "line", text_filter, chunk_width, overlap, pad,
+                                         limits=limits)
                 return plan
     if layout == "photo":
         if detector is None:
@@ -499,17 +502,15 @@ def _plan(recognizer, image, layout: str, text_filter: TextFilter | None, chunk_
         lines = plan_lines(array, quads, orientation)
         if text_filter is not None:
             lines = apply_filter(array, lines, text_filter)
+        lines, warnings = _at_most(lines, limits.max_lines)
         return _Plan(W, H, layout, 0.0, _line_jobs(recognizer, array, lines, chunk_width, overlap, pad), orientation,
-                     image=array)
+                     warnings, image=array)
     if layout == "page":
         if lines is None:
             lines = find_lines(gray)
         if text_filter is not None:
             lines = apply_filter(array, lines, text_filter)
-        warnings = []
-        if len(lines) > MAX_LINES:
-            warnings.append(f"{len(lines)} line candidates: read the first {MAX_LINES} in reading order")
-            lines = lines[:MAX_LINES]
+        lines, warnings = _at_most(lines, limits.max_lines)
         angle = lines[0].angle if lines else 0.0
         return _Plan(W, H, layout, angle, _line_jobs(recognizer, array, lines, chunk_width, overlap, pad),
                      warnings=warnings)
@@ -521,10 +522,21 @@ def _plan(recognizer, image, layout: str, text_filter: TextFilter | None, chunk_
     return _Plan(W, H, layout, 0.0, [_Job(whole, array, identity, (0, H), 0.6 * H, chunks)])
 
 
-def _assemble(plan: _Plan, predictions: Sequence[Prediction], drop_weak: bool = True) -> PageResult:
+def _at_most(lines: list[LineBox], max_lines: int) -> tuple[list[LineBox], list[str]]:
+    if max_lines and len(lines) > max_lines:
+        return lines[:max_lines], [f"{len(lines)} line candidates: read the first {max_lines} in reading order"]
+    return lines, []
+
+
+def _assemble(plan: _Plan, predictions: Sequence[Prediction | None], drop_weak: bool = True,
+              time_limit: float = 0.0) -> PageResult:
     lines_out = []
+    unread = 0
     for job in plan.jobs:
         pieces = [(s, e, predictions[job.first + k]) for k, (s, e) in enumerate(job.chunks)]
+        if any(p is None for _, _, p in pieces):  # its time ran out before this line was read
+            unread += 1
+            continue
         ink = ink_profile(job.crop)
         if len(pieces) == 1:
             s, e, p = pieces[0]
@@ -559,7 +571,11 @@ def _assemble(plan: _Plan, predictions: Sequence[Prediction], drop_weak: bool = 
             continue  # a detected box the recogniser cannot read as text: clutter, not a line
         lines_out.append(LineResult(text, confidence, line.box, line.quad, words, chars_out, line.block, line.row,
                                     line.angle, line.inverted))
-    return PageResult(plan.width, plan.height, plan.layout, lines_out, plan.angle, plan.orientation, list(plan.warnings))
+    warnings = list(plan.warnings)
+    if unread:
+        warnings.append(f"time limit of {time_limit:g} s reached: read {len(plan.jobs) - unread} of "
+                        f"{len(plan.jobs)} lines")
+    return PageResult(plan.width, plan.height, plan.layout, lines_out, plan.angle, plan.orientation, warnings)
 
 
 def _dark_mask(gray: np.ndarray) -> np.ndarray:
@@ -580,29 +596,39 @@ def read_pages(
     overlap: int = 64,
     pad: float = 0.2,
     detector=None,
+    limits: Limits | None = None,
 ) -> list[PageResult]:
-    """`read_page` for several images, with the lines of all of them recognised in shared batches."""
-    plans = [_plan_or_warn(recognizer, im, layout, text_filter, chunk_width, overlap, pad, detector) for im in images]
+    """`read_page` for several images, with the lines of all of them recognised in shared batches; each image
+    gets `limits.seconds` of its own (finding its lines, then its share of each batch)."""
+    limits = limits or Limits()
+    clocks = Clocks(len(images), limits.seconds)
+    plans = [clocks.timed(k, lambda im=im: _plan_or_warn(recognizer, im, layout, text_filter, chunk_width, overlap,
+                                                         pad, detector, limits))
+             for k, im in enumerate(images)]
     arrays = []
-    for plan in plans:
+    owners = []
+    for k, plan in enumerate(plans):
         for candidate in (plan, plan.alternative):
             for job in candidate.jobs if candidate is not None else []:
                 job.first = len(arrays)
                 arrays.extend(np.ascontiguousarray(job.crop[:, s:e]) for s, e in job.chunks)
-    predictions = recognizer.recognize_arrays(arrays) if arrays else []
-    results = [_choose(plan, predictions) for plan in plans]
+                owners.extend([k] * len(job.chunks))
+    predictions = recognize_within(recognizer.recognize_arrays, arrays, owners, clocks)
+    results = [_choose(plan, predictions, limits.seconds) for plan in plans]
     for k, plan in enumerate(plans):
-        if plan.layout == "photo" and plan.jobs:
-            results[k] = _turn_lines(recognizer, plan, predictions, chunk_width, overlap, pad)
+        if plan.layout == "photo" and plan.jobs and not clocks.over(k):
+            results[k] = clocks.timed(k, lambda plan=plan: _turn_lines(recognizer, plan, predictions, chunk_width,
+                                                                      overlap, pad, limits.seconds))
     return results
 
 
-def _turn_lines(recognizer, plan: _Plan, predictions: Sequence[Prediction], chunk_width, overlap, pad) -> PageResult:
+def _turn_lines(recognizer, plan: _Plan, predictions: Sequence[Prediction | None], chunk_width, overlap, pad,
+                time_limit: float = 0.0) -> PageResult:
     """Every line of a photo is read again turned round (a single upside-down sign on an upright page reads with
     a confidence of 0.7 the wrong way up; a line costs about 2 ms to read); the reading surer by FLIP_MARGIN is
     kept. Then lines too weak to be text are dropped."""
-    result = _assemble(plan, predictions, drop_weak=False)
-    if result.lines:
+    result = _assemble(plan, predictions, drop_weak=False, time_limit=time_limit)
+    if result.lines and len(result.lines) == len(plan.jobs):
         turned_lines = [line_box(np.roll(np.asarray(job.line.quad), -2, axis=0), plan.width, plan.height)
                         for job in plan.jobs]  # the same boxes, read from their other ends
         turned = _Plan(plan.width, plan.height, "photo", 0.0,
@@ -620,26 +646,26 @@ def _turn_lines(recognizer, plan: _Plan, predictions: Sequence[Prediction], chun
     return result
 
 
-def _plan_or_warn(recognizer, image, layout, text_filter, chunk_width, overlap, pad, detector) -> _Plan:
+def _plan_or_warn(recognizer, image, layout, text_filter, chunk_width, overlap, pad, detector, limits) -> _Plan:
     """`_plan`, except that an image too noisy to hold lines gives an empty result that says why."""
     try:
-        return _plan(recognizer, image, layout, text_filter, chunk_width, overlap, pad, detector)
+        return _plan(recognizer, image, layout, text_filter, chunk_width, overlap, pad, detector, limits)
     except TooComplexError as e:
         h, w = (image.shape[:2] if isinstance(image, np.ndarray) else (0, 0))
         return _Plan(w, h, "page", 0.0, [], warnings=[str(e)])
 
 
-def _choose(plan: _Plan, predictions: Sequence[Prediction]) -> PageResult:
+def _choose(plan: _Plan, predictions: Sequence[Prediction | None], time_limit: float = 0.0) -> PageResult:
     """The plan's result; for a small image that could be a page or a crop, whichever was read more surely.
     On the first 600 crops of the IIIT5K, IC15 and SVT training splits, 4-7% looked like pages to the line finder
     and most of those read wrong as pages; keeping the surer of the two readings brought `--layout auto` from
     92.3 / 80.8 / 91.4% to 96.7 / 82.5 / 97.7% exact (scene protocol), against 97.0 / 82.5 / 98.1% for
     `--layout line` (`python benchmarks/bench_layouts.py ../shared/train/{iiit5k,ic15,svt}_train --limit 600`;
     training crops the model has seen, so high absolute values)."""
-    result = _assemble(plan, predictions)
+    result = _assemble(plan, predictions, time_limit=time_limit)
     if plan.alternative is None:
         return result
-    whole = _assemble(plan.alternative, predictions)
+    whole = _assemble(plan.alternative, predictions, time_limit=time_limit)
     return whole if whole.confidence >= result.confidence else result
 
 
@@ -653,6 +679,7 @@ def read_page(
     overlap: int = 64,
     pad: float = 0.2,
     detector=None,
+    limits: Limits | None = None,
 ) -> PageResult:
     """Read all the text of an image: find its lines (unless it is one already) and read them in order.
 
@@ -669,9 +696,10 @@ def read_page(
         overlap: model pixels shared by neighbouring chunks.
         pad: margin around each line crop, in text heights.
         detector: a text detector (`crnn_ocr.detect.OnnxDetector`) for photos; None keeps the line finder.
+        limits: pixels, lines and seconds this image may cost (`crnn_ocr.page.limits.Limits`; default its defaults).
 
     Returns:
         PageResult with lines (text, confidence, box, words, characters) in reading order.
     """
     return read_pages(recognizer, [image], layout, text_filter, chunk_width=chunk_width, overlap=overlap,
-                      pad=pad, detector=detector)[0]
+                      pad=pad, detector=detector, limits=limits)[0]
