@@ -174,3 +174,10 @@ def test_the_library_takes_the_same_limits(files):
     with pytest.raises(ImageTooLargeError):
         reader.read(files / "page.png")
     assert reader.read(files / "small.png").pages
+
+
+def test_cli_batch_pixels_changes_memory_not_results(files, tiny_checkpoint):
+    paths = [str(files / "page.png"), str(files / "small.png")]
+    whole = run([*paths, "--json"], tiny_checkpoint)
+    one_by_one = run([*paths, "--json", "--batch-pixels", "1"], tiny_checkpoint)
+    assert whole.exit_code == one_by_one.exit_code == 0 and whole.stdout == one_by_one.stdout and whole.stdout

@@ -65,6 +65,9 @@ def _size(ctx, param, value: str) -> int:
 @click.option("--max-pixels", default="120M", show_default=True, metavar="SIZE", callback=_size,
               help="Refuse an image of more decoded pixels than this (1M = a million), checked from its header; PDF "
                    "pages are rendered at a lower resolution instead.")
+@click.option("--batch-pixels", default="64M", show_default=True, metavar="SIZE", callback=_size,
+              help="Decoded pixels held at once: images are read together until about this many (memory stays "
+                   "bounded by it, results do not change).")
 @click.option("--max-lines", type=click.IntRange(0), default=DEFAULT_MAX_LINES, show_default=True,
               help="Read at most this many lines of one image or page, the first in reading order (0: no limit).")
 @click.option("--timeout", type=click.FloatRange(0), default=DEFAULT_SECONDS, show_default=True, metavar="SECONDS",
@@ -74,7 +77,7 @@ def _size(ctx, param, value: str) -> int:
 @handles_errors
 def recognize(images, model, backend, layout, detector, no_detector, output, out_path, as_json, decoder, beam_width,
               lexicon, dictionary, threads, batch_size, verifier, no_verifier, pages, pdf_text, dpi, workers, max_bytes,
-              max_pixels, max_lines, timeout, quiet):
+              max_pixels, batch_pixels, max_lines, timeout, quiet):
     """Read the text in IMAGES (image files, PDFs, folders, or - for stdin): word or line crops, pages, receipts,
     screenshots."""
     limits = Limits(max_bytes=max_bytes, max_pixels=max_pixels, max_lines=max_lines, seconds=timeout)
@@ -123,7 +126,7 @@ def recognize(images, model, backend, layout, detector, no_detector, output, out
         failures = recognize_page_cli(rec, inputs, layout=layout, output=output, single=single, text_filter=text_filter,
                                       progress=show_progress, total=total, out=sink.write,
                                       err=lambda m: click.echo(m, err=True), pdf_out=sink.pdf,
-                                      detector=text_detector, limits=limits)
+                                      detector=text_detector, limits=limits, batch_pixels=batch_pixels)
         if failures == total:
             sink.discard()
     if failures:
