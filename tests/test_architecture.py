@@ -19,7 +19,7 @@ LAYERS = {
     "text": 1, "image": 1,
     "models": 2, "datasets": 2,
     "recognize": 3, "page": 3, "detect": 3, "runtime": 3, "reader": 3, "evaluate": 3,
-    "train": 4, "export": 4,
+    "train": 4, "export": 4, "serve": 4, "bulk": 4,
     "gan": 5, "dbn": 5,
     "cli": 6,
     # the detector's training side sits with recognition's training; its runtime side stays in layer 3
@@ -27,7 +27,7 @@ LAYERS = {
 }
 TORCH_FREE = ["errors", "config", "files", "defaults", "registry", "text", "image", "page", "runtime", "reader", "recognize.base",
               "recognize.onnx", "detect.config", "detect.postprocess", "detect.runtime", "detect.scoring",
-              "detect.targets", "detect.synth", "detect.inpaint"]
+              "detect.targets", "detect.synth", "detect.inpaint", "serve", "bulk", "bulk.ray_data"]
 
 
 def part_of(module: str) -> str:

@@ -40,7 +40,7 @@ def test_cli_shim_only_runs_the_cli():
 
 
 @pytest.mark.parametrize("module", ["cli.data", "cli.export", "cli.gan", "cli.dbn", "cli.common", "cli.recognize", "cli.train",
-                                    "cli.detector", "cli"])
+                                    "cli.detector", "cli.serve", "cli"])
 def test_every_cli_module_can_be_imported_first(module):
     import subprocess
     import sys

@@ -13,7 +13,7 @@ import sys
 import click
 
 from crnn_ocr import __version__
-from crnn_ocr.cli import data, dbn, detector, export, gan, recognize, train
+from crnn_ocr.cli import data, dbn, detector, export, gan, recognize, serve, train
 from crnn_ocr.train.allocator import restart_train_with_jemalloc
 
 
@@ -24,7 +24,7 @@ def main() -> None:
 
 
 for command in (recognize.recognize, train.train, train.eval_cmd, train.models, export.export, detector.detector,
-                data.data, gan.gan, dbn.dbn):
+                data.data, gan.gan, dbn.dbn, serve.serve):
     main.add_command(command)
 
 

@@ -18,7 +18,8 @@ def fail(message: str, code: int = 1) -> None:
 
 # optional modules -> the extra of pyproject.toml that installs them
 EXTRAS = {"torch": "train", "onnx": "train", "fontTools": "train", "matplotlib": "train", "pypdfium2": "pdf",
-          "ray": "ray", "fastapi": "serve", "uvicorn": "serve", "starlette": "serve", "multipart": "serve"}
+          "ray": "ray", "fastapi": "serve", "uvicorn": "serve", "starlette": "serve", "multipart": "serve",
+          "python_multipart": "serve"}
 
 
 def missing_extra(error: ModuleNotFoundError) -> str | None:
