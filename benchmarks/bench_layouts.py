@@ -1,7 +1,8 @@
 """Crops stay crops: `--layout auto` against `--layout line` and `--layout word` on sets of word and line crops.
 
 Exact word accuracy (scene protocol: lower case, [0-9a-z] only) and CER per layout, and how many crops `auto`
-routed where. The default reader (`crnn_ocr.load()`: shipped model, dictionary, verifier), one thread.
+routed where. The default reader (`crnn_ocr.load()`: shipped model, dictionary, verifier, text detector), one
+thread, so `auto` is what `ocr recognize` does by default.
 
     python benchmarks/bench_layouts.py ../shared/train/iiit5k_train ../shared/train/ic15_train --limit 600
     python benchmarks/bench_layouts.py ../shared/eval/iiit5k_test ../shared/eval/svt_test ../shared/eval/ic13_test
@@ -38,11 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.sets:
         source = open_source(path)
         n = min(len(source), args.limit) if args.limit else len(source)
-        images = [read_image(source.image_bytes(i)) for i in range(n)]
+        channels = 3 if reader.detector is not None else reader.recognizer.cfg.channels  # as `ocr recognize` reads
+        images = [read_image(source.image_bytes(i), channels=channels) for i in range(n)]
         truth = [normalize_scene(source.label(i)) for i in range(n)]
         row = {"set": Path(path).name, "crops": n}
         for layout in ("auto", "line", "word"):
-            pages = read_pages(reader.recognizer, images, layout, reader.text_filter)
+            pages = read_pages(reader.recognizer, images, layout, reader.text_filter, detector=reader.detector)
             read = [normalize_scene(p.to_text().replace("\n", " ")) for p in pages]
             edits = sum(levenshtein(a, b) for a, b in zip(read, truth))
             row[layout] = {"accuracy": 100 * float(np.mean([a == b for a, b in zip(read, truth)])),

@@ -122,3 +122,46 @@ def test_a_single_upside_down_line_on_an_upright_photo_is_turned_back(recognizer
     image[y0:y1, x0:x1] = image[y0:y1, x0:x1][::-1, ::-1]  # the second sign hangs upside down
     result = read_page(recognizer, image, layout="photo", detector=QuadDetector(quads))
     assert sorted(line.text for line in result.lines) == sorted(LINES)
+
+
+class InkDetector:
+    """Finds the ink of an image as one line, but, like the trained detector, not text that fills most of the
+    image's height (a crop of one huge word)."""
+
+    def __init__(self):
+        self.sizes = []
+
+    def detect(self, image, levels=None):
+        self.sizes.append(image.shape[:2])
+        gray = np.asarray(image).mean(axis=2) if np.asarray(image).ndim == 3 else np.asarray(image)
+        ys, xs = np.nonzero(gray < 128)
+        if not len(ys) or (ys.max() - ys.min()) > 0.4 * gray.shape[0]:
+            return {"line": []}
+        quad = np.array([[xs.min(), ys.min()], [xs.max(), ys.min()], [xs.max(), ys.max()], [xs.min(), ys.max()]],
+                        np.float32) + [[-4, -4], [4, -4], [4, 4], [-4, 4]]
+        return {"line": [Detection(quad, 0.9)]}
+
+
+def test_a_word_filling_a_large_crop_is_found_again_small_and_read(recognizer):
+    rng = np.random.default_rng(1)  # a sign photographed close up: textured, not paper
+    image = Image.fromarray((rng.normal(0, 25, (520, 1700, 3)) + (170, 150, 90)).clip(0, 255).astype(np.uint8))
+    ImageDraw.Draw(image).text((60, 20), "observe", fill=(15, 15, 25), font=ImageFont.truetype(FONT, 380))
+    detector = InkDetector()
+    result = read_page(recognizer, np.asarray(image), detector=detector)
+    assert len(detector.sizes) == 2 and max(detector.sizes[1]) < max(detector.sizes[0])  # looked again, smaller
+    assert result.text == "observe"
+
+
+def test_detect_large_text_maps_quads_back_to_the_image():
+    from crnn_ocr.page.detected import detect_large_text
+
+    image = np.full((600, 1800, 3), 240, np.uint8)
+    image[150:450, 200:1600] = 10
+    assert InkDetector().detect(image)["line"] == []
+    quads = detect_large_text(InkDetector(), image, 256)
+    assert len(quads) == 1
+    x0, y0 = quads[0].min(axis=0)
+    x1, y1 = quads[0].max(axis=0)
+    margin = 4 * 1800 / 256 + 5  # the stand-in's 4-pixel margin, at the small scale
+    assert abs(x0 - 200) < margin and abs(x1 - 1600) < margin and abs(y0 - 150) < margin and abs(y1 - 450) < margin
+    assert detect_large_text(InkDetector(), image[:100, :200], 256) == []  # already small: nothing to gain

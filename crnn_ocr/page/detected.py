@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import cv2
 import numpy as np
 
 from crnn_ocr.page.lines import LineBox, crop_line, reading_order
@@ -115,3 +116,23 @@ def looks_like_document(image: np.ndarray) -> bool:
     near = float(hist[max(0, mode - 24):mode + 25].sum())
     saturation = 0.0 if small.ndim == 2 else float(np.median(cv2.cvtColor(small, cv2.COLOR_RGB2HSV)[..., 1]))
     return near >= 0.75 and mode >= 128 and saturation <= 40
+
+
+def detect_large_text(detector, image: np.ndarray, side: int) -> list[np.ndarray]:
+    """Line quads of text too large for the detector at its working size (a crop that one word fills): the image
+    is scaled to `side` pixels on its long side and set in the middle of a canvas twice its size, in its median
+    colour, so the text looks like a sign in a scene; quads are mapped back to the image."""
+    h, w = image.shape[:2]
+    scale = side / max(h, w)
+    if scale >= 1:
+        return []
+    small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    sh, sw = small.shape[:2]
+    canvas = np.empty((2 * sh, 2 * sw, *small.shape[2:]), np.uint8)
+    canvas[:] = np.median(small.reshape(sh * sw, -1), axis=0).astype(np.uint8).reshape(small.shape[2:])
+    canvas[sh // 2:sh // 2 + sh, sw // 2:sw // 2 + sw] = small
+    quads = []
+    for found in detector.detect(canvas, levels=["line"])["line"]:
+        quad = (np.asarray(found.quad, np.float64) - [sw // 2, sh // 2]) / scale
+        quads.append(np.clip(quad, 0, [w - 1, h - 1]))
+    return quads

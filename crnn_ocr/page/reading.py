@@ -22,7 +22,7 @@ import numpy as np
 from crnn_ocr.errors import TooComplexError
 from crnn_ocr.image.io import ImageInput, read_image
 from crnn_ocr.image.preprocess import to_gray
-from crnn_ocr.page.detected import choose_orientation, line_box, looks_like_document, plan_lines
+from crnn_ocr.page.detected import choose_orientation, detect_large_text, line_box, looks_like_document, plan_lines
 from crnn_ocr.page.limits import Clocks, Limits, recognize_within
 from crnn_ocr.page.lines import LineBox, TextFilter, apply_filter, crop_line, find_lines, is_single_line
 from crnn_ocr.text.vocab import CharInfo, Prediction
@@ -32,6 +32,9 @@ CROP_AREA = 150_000  # pixels: 99% of the word crops of the IIIT5K, IC15 and SVT
 FLIP_MARGIN = 0.05  # a photo's line read turned round replaces the first reading when this much surer
 QUAD_MIN_ANGLE = 3.0  # degrees: lines turned less than this give upright word boxes as their quads
 PHOTO_MIN_CONFIDENCE = 0.4  # lines read from detected boxes below this are taken for non-text and dropped
+LARGE_TEXT_SIDE = 256  # where the detector finds nothing, it looks again at the image this small (text filling it)
+LARGE_TEXT_MIN_CONFIDENCE = 0.8  # lines found only at that small size must read this surely (else clutter)
+CROP_COVER = 0.25  # a line whose box covers this share of the image makes the image a crop of it
 OUTPUT_FORMATS = ("text", "json", "tsv", "hocr", "alto")
 TSV_HEADER = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext"
 
@@ -444,6 +447,7 @@ class _Plan:
     warnings: list[str] = field(default_factory=list)
     alternative: _Plan | None = None  # a crop-sized image routed to "page" is also read whole; the surer reading wins
     image: np.ndarray | None = None  # kept for photos: weak lines are read again turned round
+    min_confidence: float = 0.0  # photos: lines read less surely than this (or PHOTO_MIN_CONFIDENCE) are dropped
 
 
 def _line_jobs(recognizer, array: np.ndarray, lines: list[LineBox], chunk_width: int | None, overlap: int,
@@ -483,6 +487,7 @@ def _plan(recognizer, image, layout: str, text_filter: TextFilter | None, chunk_
         chunk_width = None
     H, W = gray.shape
     lines: list[LineBox] | None = None
+    auto = layout == "auto"
     if layout == "auto":
         if detector is not None and H > 64 and H * W > CROP_AREA and not looks_like_document(color):
             layout = "photo"
@@ -497,14 +502,22 @@ def _plan(recognizer, image, layout: str, text_filter: TextFilter | None, chunk_
     if layout == "photo":
         if detector is None:
             raise ValueError("layout 'photo' needs a text detector")
-        quads = [d.quad for d in detector.detect(color if color is not None else image, levels=["line"])["line"]]
+        photo = color if color is not None else image
+        quads = [d.quad for d in detector.detect(photo, levels=["line"])["line"]]
+        min_confidence = 0.0
+        if not quads and LARGE_TEXT_SIDE:
+            quads = [q for q in detect_large_text(detector, photo, LARGE_TEXT_SIDE) if _cover(q, W, H) >= CROP_COVER]
+            min_confidence = LARGE_TEXT_MIN_CONFIDENCE
         orientation = choose_orientation(array, quads, recognizer.recognize_arrays, pad) if quads else 0
         lines = plan_lines(array, quads, orientation)
         if text_filter is not None:
             lines = apply_filter(array, lines, text_filter)
         lines, warnings = _at_most(lines, limits.max_lines)
-        return _Plan(W, H, layout, 0.0, _line_jobs(recognizer, array, lines, chunk_width, overlap, pad), orientation,
-                     warnings, image=array)
+        plan = _Plan(W, H, layout, 0.0, _line_jobs(recognizer, array, lines, chunk_width, overlap, pad), orientation,
+                     warnings, image=array, min_confidence=min_confidence)
+        if len(quads) == 1 and auto and _cover(quads[0], W, H) >= CROP_COVER:  # a large crop of one line: read whole
+            plan.alternative = _plan(recognizer, array, "line", text_filter, chunk_width, overlap, pad, limits=limits)
+        return plan
     if layout == "page":
         if lines is None:
             lines = find_lines(gray)
@@ -520,6 +533,12 @@ def _plan(recognizer, image, layout: str, text_filter: TextFilter | None, chunk_
     chunks = plan_chunks(W, H, recognizer.cfg.height, chunk_width if layout == "line" else None, overlap)
     identity = np.array([[1.0, 0, 0], [0, 1.0, 0]])
     return _Plan(W, H, layout, 0.0, [_Job(whole, array, identity, (0, H), 0.6 * H, chunks)])
+
+
+def _cover(quad, width: int, height: int) -> float:
+    """The share of the image that a quad's upright bounding box covers."""
+    q = np.asarray(quad, np.float64)
+    return float(np.ptp(q[:, 0]) * np.ptp(q[:, 1]) / max(1, width * height))
 
 
 def _at_most(lines: list[LineBox], max_lines: int) -> tuple[list[LineBox], list[str]]:
@@ -567,7 +586,7 @@ def _assemble(plan: _Plan, predictions: Sequence[Prediction | None], drop_weak: 
                                             _map_box(job.to_image, c.x0, y0, max(c.x1, c.x0 + 1), y1, plan.width,
                                                      plan.height)))
         line = job.line
-        if drop_weak and plan.layout == "photo" and confidence < PHOTO_MIN_CONFIDENCE:
+        if drop_weak and plan.layout == "photo" and confidence < max(PHOTO_MIN_CONFIDENCE, plan.min_confidence):
             continue  # a detected box the recogniser cannot read as text: clutter, not a line
         lines_out.append(LineResult(text, confidence, line.box, line.quad, words, chars_out, line.block, line.row,
                                     line.angle, line.inverted))
@@ -614,11 +633,15 @@ def read_pages(
                 arrays.extend(np.ascontiguousarray(job.crop[:, s:e]) for s, e in job.chunks)
                 owners.extend([k] * len(job.chunks))
     predictions = recognize_within(recognizer.recognize_arrays, arrays, owners, clocks)
-    results = [_choose(plan, predictions, limits.seconds) for plan in plans]
+    results = []
     for k, plan in enumerate(plans):
         if plan.layout == "photo" and plan.jobs and not clocks.over(k):
-            results[k] = clocks.timed(k, lambda plan=plan: _turn_lines(recognizer, plan, predictions, chunk_width,
-                                                                      overlap, pad, limits.seconds))
+            result = clocks.timed(k, lambda plan=plan: _turn_lines(recognizer, plan, predictions, chunk_width,
+                                                                  overlap, pad, limits.seconds))
+        else:
+            result = _assemble(plan, predictions, time_limit=limits.seconds)
+        floor = max(PHOTO_MIN_CONFIDENCE, plan.min_confidence) if plan.layout == "photo" else 0.0
+        results.append(_choose(result, plan.alternative, predictions, limits.seconds, floor))
     return results
 
 
@@ -642,7 +665,7 @@ def _turn_lines(recognizer, plan: _Plan, predictions: Sequence[Prediction | None
             if line.confidence > result.lines[i].confidence + FLIP_MARGIN:
                 line.block, line.row = result.lines[i].block, result.lines[i].row
                 result.lines[i] = line
-    result.lines = [line for line in result.lines if line.confidence >= PHOTO_MIN_CONFIDENCE]
+    result.lines = [line for line in result.lines if line.confidence >= max(PHOTO_MIN_CONFIDENCE, plan.min_confidence)]
     return result
 
 
@@ -655,18 +678,19 @@ def _plan_or_warn(recognizer, image, layout, text_filter, chunk_width, overlap, 
         return _Plan(w, h, "page", 0.0, [], warnings=[str(e)])
 
 
-def _choose(plan: _Plan, predictions: Sequence[Prediction | None], time_limit: float = 0.0) -> PageResult:
-    """The plan's result; for a small image that could be a page or a crop, whichever was read more surely.
+def _choose(result: PageResult, alternative: _Plan | None, predictions: Sequence[Prediction | None],
+            time_limit: float = 0.0, floor: float = 0.0) -> PageResult:
+    """The plan's result, or its alternative (the image read whole as one line: a small image the line finder took
+    for a page, a large crop the detector found one line in) where that is surer and at least `floor`.
     On the first 600 crops of the IIIT5K, IC15 and SVT training splits, 4-7% looked like pages to the line finder
     and most of those read wrong as pages; keeping the surer of the two readings brought `--layout auto` from
     92.3 / 80.8 / 91.4% to 96.7 / 82.5 / 97.7% exact (scene protocol), against 97.0 / 82.5 / 98.1% for
     `--layout line` (`python benchmarks/bench_layouts.py ../shared/train/{iiit5k,ic15,svt}_train --limit 600`;
     training crops the model has seen, so high absolute values)."""
-    result = _assemble(plan, predictions, time_limit=time_limit)
-    if plan.alternative is None:
+    if alternative is None:
         return result
-    whole = _assemble(plan.alternative, predictions, time_limit=time_limit)
-    return whole if whole.confidence >= result.confidence else result
+    whole = _assemble(alternative, predictions, time_limit=time_limit)
+    return whole if whole.confidence >= max(result.confidence, floor) else result
 
 
 def read_page(
