@@ -99,6 +99,18 @@ def test_case_follows_the_frames_and_codes_next_to_digits_are_left_alone():
     assert Dictionary(["house"], VOCAB).correct(code, greedy_decode(code, VOCAB)).text == "HOUSF7"
 
 
+def test_short_capital_runs_of_a_reading_with_digits_are_code_parts():
+    plate = frames(spell("YQN 474"))
+    plate[2 * 1, VOCAB.index("O")] = np.log(0.3)  # the frames allow "YON", a word
+    assert Dictionary(["yon"], VOCAB).correct(plate, greedy_decode(plate, VOCAB)).text == "YQN 474"
+    word = frames(spell("YQN"))
+    word[2 * 1, VOCAB.index("O")] = np.log(0.3)
+    assert Dictionary(["yon"], VOCAB).correct(word, greedy_decode(word, VOCAB)).text == "YON"  # no digit: a word
+    total = frames(spell("TOTAI 12"))
+    total[2 * 4, VOCAB.index("L")] = np.log(0.3)
+    assert Dictionary(["total"], VOCAB).correct(total, greedy_decode(total, VOCAB)).text == "TOTAL 12"
+
+
 def test_a_known_word_in_an_odd_mix_of_cases_takes_the_spelling_its_frames_allow():
     logp = frames(spell("maximUm oF iT"))
     logp[2 * 5, VOCAB.index("u")] = np.log(0.04)

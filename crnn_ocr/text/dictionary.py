@@ -4,7 +4,8 @@ For each run of letters in a reading that is not a dictionary word, the dictiona
 edits (lower case, Capitalised or UPPER) are scored by their CTC likelihood over the run's own frames. The best
 one replaces the run if its likelihood, plus a fixed bonus for being a word, beats the reading's. A reading the
 frames support much better than any word (a name, a code) stays as it is. Runs touching a digit are parts of
-codes and are left alone. A dictionary word in an odd mix of cases ("maximUm", "oF") is scored against its
+codes and are left alone, and so are runs of up to four capitals in a reading that holds a digit (plates, IBANs,
+serials: "YQN 474" would become "YON 474"). A dictionary word in an odd mix of cases ("maximUm", "oF") is scored against its
 lower-case, Capitalised and UPPER spellings the same way. A full stop between words that goes on in lower case
 becomes a comma where the frames nearly support one. numpy only: the ONNX runtime uses it too.
 """
@@ -30,6 +31,8 @@ from crnn_ocr.text.vocab import (
 
 LETTER_RUN = re.compile(r"[^\W\d_]+")
 DEFAULT_BONUS = 5.0
+CODE_CAPITALS = 4  # a run of at most this many capitals in a reading with a digit is part of a code ("YQN 474");
+                   # 4, not 3: IBAN groups (benchmarks/results/codes.md); costs 1 of 1000 SROIE training crops
 # In running English text a comma before a lower-case word is about 26 times as common as a full stop
 # (685 to 26 in /usr/share/common-licenses' GPL, LGPL, Apache, MPL, CC0 and Artistic texts): log(26) nats.
 DEFAULT_COMMA_PRIOR = 3.3
@@ -116,6 +119,7 @@ class Dictionary:
         if text != prediction.text:
             return prediction
         changed = False
+        has_digit = any(ch.isdigit() for ch in text)
         for run in reversed(list(LETTER_RUN.finditer(text))):
             a, b = run.span()
             token = run.group()
@@ -125,6 +129,8 @@ class Dictionary:
             if len(token) < (2 if known else self.min_letters):
                 continue
             if (a > 0 and text[a - 1].isdigit()) or (b < len(text) and text[b].isdigit()):
+                continue
+            if len(token) <= CODE_CAPITALS and token.isupper() and has_digit:
                 continue
             t0 = chars[a - 1].end if a > 0 else 0
             t1 = chars[b].start if b < len(chars) else len(logp)
