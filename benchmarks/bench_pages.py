@@ -164,10 +164,10 @@ def main() -> int:
     pages = load_pages(data, args.limit)
     recognizer = None
     if args.model:
-        from crnn_ocr.cli import _load_recognizer
         from crnn_ocr.defaults import DEFAULT_DICTIONARY
+        from crnn_ocr.reader import load_recognizer
 
-        recognizer = _load_recognizer(args.model, "auto", 1, 32)
+        recognizer = load_recognizer(args.model, "auto", 1, 32)
         args.dictionary = args.dictionary or DEFAULT_DICTIONARY
         recognizer.set_decoder("greedy", dictionary=None if args.dictionary == "none" else args.dictionary)
     verifier = None

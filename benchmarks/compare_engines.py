@@ -189,9 +189,9 @@ class CrnnEngine(Engine):
         self.label = f"crnn_ocr ({path.name}, {words})"
         self.path = path
         try:
-            from crnn_ocr.cli import _load_recognizer
+            from crnn_ocr.reader import load_recognizer
 
-            self.rec = _load_recognizer(str(path), "auto", 1, 1)  # one thread, one crop per call
+            self.rec = load_recognizer(str(path), "auto", 1, 1)  # one thread, one crop per call
             self.rec.set_decoder("greedy", dictionary=self.dictionary)  # as `ocr recognize` reads by default
         except ImportError as e:
             raise Unavailable(f"cannot import what {path.suffix} models need ({e})") from e
