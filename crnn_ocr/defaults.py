@@ -47,13 +47,15 @@ def find_verifier(suffix: str = ".onnx", weights_dir: str | Path | None = None) 
 
 
 def find_detector(weights_dir: str | Path | None = None) -> Path | None:
-    """The shipped text detector (`text_detector.onnx`) in `weights_dir`, the installed package's weights or a
-    checkout's `weights/`; None while none is shipped."""
+    """The shipped text detector in `weights_dir`, the installed package's weights or a checkout's `weights/`: its
+    int8 file where there is one (the same held-out scores, a third less CPU time per photo: weights/README.md),
+    else `text_detector.onnx`; None while none is shipped."""
     folders = [Path(weights_dir)] if weights_dir is not None else weights_dirs()
     for folder in folders:
-        candidate = folder / "text_detector.onnx"
-        if candidate.is_file():
-            return candidate
+        for name in ("text_detector.int8.onnx", "text_detector.onnx"):
+            candidate = folder / name
+            if candidate.is_file():
+                return candidate
     return None
 
 

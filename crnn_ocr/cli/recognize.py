@@ -34,7 +34,7 @@ def _size(ctx, param, value: str) -> int:
               help="page: a document, lines found by the line finder; photo: lines found by the text detector; "
                    "line/word: the image is one line/word; auto: decide per image.")
 @click.option("--detector", type=click.Path(dir_okay=False, exists=True),
-              help="Text detector (.onnx) for photos. Default: the shipped weights/text_detector.onnx, if any.")
+              help="Text detector (.onnx) for photos. Default: the shipped weights/text_detector.int8.onnx, if any.")
 @click.option("--no-detector", is_flag=True, help="Read photos with the document line finder.")
 @click.option("--format", "output", type=click.Choice(["text", "json", "tsv", "hocr", "alto", "pdf"]),
               help="Output format (default text; --json is --format json; pdf: a searchable PDF, needs --out).")
