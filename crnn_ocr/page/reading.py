@@ -445,7 +445,7 @@ class _Plan:
     jobs: list[_Job]
     orientation: int = 0
     warnings: list[str] = field(default_factory=list)
-    alternative: _Plan | None = None  # a crop-sized image routed to "page" is also read whole; the surer reading wins
+    alternative: _Plan | None = None  # the image read whole as one line (a possible crop): the surer reading wins
     image: np.ndarray | None = None  # kept for photos: weak lines are read again turned round
     min_confidence: float = 0.0  # photos: lines read less surely than this (or PHOTO_MIN_CONFIDENCE) are dropped
 
