@@ -102,8 +102,6 @@ def looks_like_document(image: np.ndarray) -> bool:
     photo. On 60 images of each training set the share of pixels within 24 gray levels of the commonest level is
     0.79-0.98 (10th-90th percentile) on SROIE receipts and 0.85-0.95 on FUNSD forms, 0.25-0.67 on MSRA-TD500
     photos and 0.30-0.60 on Street View photos; documents' median saturation is 0-3, photos' 40-44."""
-    import cv2
-
     small = image
     h, w = image.shape[:2]
     if max(h, w) > 800:

@@ -59,9 +59,8 @@ def read_inputs(items: list[tuple[str, Path | None, str | None]], channels: int,
     at a time (memory stays flat); `limits` (`crnn_ocr.page.limits.Limits`) bounds the bytes and pixels of each."""
     from crnn_ocr.errors import ImageError
     from crnn_ocr.image.io import read_image, read_stream_bounded
-    from crnn_ocr.image.pdf import is_pdf, iter_pdf_pages
+    from crnn_ocr.image.pdf import is_pdf
     from crnn_ocr.page.limits import Limits
-    from crnn_ocr.page.pdf_text import has_text_layer, page_from_text_layer
 
     limits = limits or Limits()
     caps = {"max_pixels": limits.max_pixels, "max_bytes": limits.max_bytes}
@@ -74,12 +73,28 @@ def read_inputs(items: list[tuple[str, Path | None, str | None]], channels: int,
             if not is_pdf(source):
                 yield name, read_image(source, channels=channels, **caps), None, None, image_dpi(path)
                 continue
-            for page in iter_pdf_pages(source, pages, dpi, text_layer=pdf_text != "ocr", **caps):
-                if isinstance(page, ImageError):
-                    yield name, None, str(page)
-                elif pdf_text == "layer" or (pdf_text == "auto" and has_text_layer(page)):
-                    yield name, page_from_text_layer(page), None, page.index + 1
-                else:
-                    yield name, read_image(page.image, channels=channels, **caps), None, page.index + 1, page.dpi
+            yield from pdf_page_rows(source, name, channels, pages, pdf_text, dpi, limits)
         except ImageError as e:
             yield name, None, str(e) if name != "-" else f"stdin: {str(e).split(': ', 1)[-1]}"
+
+
+def pdf_page_rows(source, name: str, channels: int, pages: str | None = None, pdf_text: str = "auto",
+                  dpi: float | None = None, limits=None, page_name: str | None = None):
+    """The rows `read_inputs` yields for one PDF (a path or bytes), one page at a time: a page's own text, its
+    image, or its error. `page_name` replaces "PDF" in the errors of a PDF given as bytes ("PDF page 3: ...")."""
+    from crnn_ocr.errors import ImageError
+    from crnn_ocr.image.io import read_image
+    from crnn_ocr.image.pdf import iter_pdf_pages
+    from crnn_ocr.page.limits import Limits
+    from crnn_ocr.page.pdf_text import has_text_layer, page_from_text_layer
+
+    limits = limits or Limits()
+    caps = {"max_pixels": limits.max_pixels, "max_bytes": limits.max_bytes}
+    for page in iter_pdf_pages(source, pages, dpi, text_layer=pdf_text != "ocr", **caps):
+        if isinstance(page, ImageError):
+            message = str(page)
+            yield name, None, message.replace("PDF page", f"{page_name} page", 1) if page_name else message
+        elif pdf_text == "layer" or (pdf_text == "auto" and has_text_layer(page)):
+            yield name, page_from_text_layer(page), None, page.index + 1
+        else:
+            yield name, read_image(page.image, channels=channels, **caps), None, page.index + 1, page.dpi

@@ -297,19 +297,10 @@ class Engine:
 
     def _pdf_items(self, data: bytes, name: str, options: ReadOptions, channels: int):
         """The pages of a PDF as `crnn_ocr.page.inputs.read_inputs` yields them for a file, one at a time."""
-        from crnn_ocr.image.io import read_image
-        from crnn_ocr.image.pdf import iter_pdf_pages
-        from crnn_ocr.page.pdf_text import has_text_layer, page_from_text_layer
+        from crnn_ocr.page.inputs import pdf_page_rows
 
-        for page in iter_pdf_pages(data, options.pages, options.dpi, text_layer=options.pdf_text != "ocr",
-                                   max_pixels=self.limits.max_pixels, max_bytes=self.limits.max_bytes):
-            if isinstance(page, ImageError):
-                yield name, None, str(page).replace("PDF page", f"{name} page", 1)
-            elif options.pdf_text == "layer" or (options.pdf_text == "auto" and has_text_layer(page)):
-                yield name, page_from_text_layer(page), None, page.index + 1
-            else:
-                yield name, read_image(page.image, channels=channels, max_pixels=self.limits.max_pixels), None, \
-                    page.index + 1, page.dpi
+        return pdf_page_rows(data, name, channels, pages=options.pages, pdf_text=options.pdf_text, dpi=options.dpi,
+                             limits=self.limits, page_name=name)
 
 
 def limits_of(config: ServeConfig):
