@@ -6,6 +6,9 @@ from pathlib import Path
 
 DEFAULT_MODEL_STEM = "crnn_default"
 DEFAULT_DICTIONARY = "en"  # word list that corrects misread words in `ocr recognize` and `ocr eval`
+FIRST_LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "nl")  # word lists in data/words the default charset writes
+LATIN_LANGUAGES = ("cs", "pl", "sk", "sl", "hr", "hu", "ro", "tr", "lv", "lt", "fi", "sv", "da", "nb", "is", "ca")
+WORD_LIST_LANGUAGES = FIRST_LANGUAGES + LATIN_LANGUAGES
 
 
 def _package_or_checkout(package: str, *checkout_path: str) -> list[Path]:

@@ -205,7 +205,7 @@ def load(model: str | Path | None = None, *, backend: str = "auto", dictionary: 
     Args:
         model: a `.onnx` or `.pt` recogniser; default the shipped one (inside the installed package).
         backend: auto (by file type) | onnx | torch.
-        dictionary: word-list correction: a language code (en de fr es it pt nl), a word-list file, or None.
+        dictionary: word-list correction: a language code (crnn_ocr.defaults.WORD_LIST_LANGUAGES), a word-list file, or None.
         verifier: True for the shipped page verifier, False for none, a path to an exported one, or any
             `TextFilter` callable.
         detector: True for the shipped text detector (photos), False for none, or a path to an exported one.

@@ -119,7 +119,7 @@ class OcrPredictor:
     Args (as `ocr recognize`'s options; give them through `fn_constructor_kwargs`):
         model: a recogniser `.onnx` (or `.pt` with torch installed on the workers); default the shipped one.
         layout: auto | page | photo | line | word.
-        dictionary: a language code (en de fr es it pt nl), a word-list file, or "none" / None for the raw reading.
+        dictionary: a language code (crnn_ocr.defaults.WORD_LIST_LANGUAGES), a word-list file, or "none" / None for the raw reading.
         detector: True for the shipped text detector (photos), False for none, or a path to an exported `.onnx`.
         verifier: True for the shipped page verifier, False for none, or a path.
         threads: CPU threads per actor (default 1: scale with more actors, one per core).

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from crnn_ocr.defaults import DEFAULT_DICTIONARY
+from crnn_ocr.defaults import DEFAULT_DICTIONARY, WORD_LIST_LANGUAGES
 from crnn_ocr.errors import OcrError
 
 
@@ -72,8 +72,9 @@ def quiet_broken_pipe() -> None:
 
 DICTIONARY_OPTION = click.option(
     "--dictionary", default=DEFAULT_DICTIONARY, show_default=True, metavar="LANG|FILE|none",
-    help="Correct misread words towards this word list: a shipped language (en de fr es it pt nl), a file with "
-         "one word per line, or none for the model's raw reading (codes, plates, names).")
+    help=f"Correct misread words towards this word list: a shipped language ({' '.join(WORD_LIST_LANGUAGES)}; "
+         "only words the model's characters can write), a file with one word per line, or none for the model's raw "
+         "reading (codes, plates, names).")
 
 
 def dictionary_for(vocab, value: str):

@@ -16,12 +16,12 @@ from crnn_ocr.cli.common import fail, handles_errors
 def _vocab(vocab: str | None, vocab_file: str | None):
     if vocab and vocab_file:
         fail("give --vocab or --vocab-file, not both")
-    from crnn_ocr.text.vocab import DEFAULT_CHARSET, Vocab
+    from crnn_ocr.text.vocab import Vocab, named_charset
 
     if vocab_file:
         return Vocab.from_file(vocab_file)
-    if vocab == "default":
-        return Vocab(DEFAULT_CHARSET)
+    if vocab and named_charset(vocab):
+        return Vocab(named_charset(vocab))
     return Vocab(vocab) if vocab else None
 
 
@@ -61,10 +61,16 @@ def _show_chars(chars: str) -> str:
               help="scene: photos with boxes (labels.jsonl) whose text is painted out to make backgrounds; "
                    "default ../shared/train/scenes/msra_td500_train when present, else generated backgrounds.")
 @click.option("--color", is_flag=True, help="Store RGB crops (default gray).")
+@click.option("--charset", type=click.Choice(["default", "latin"]), default="default", show_default=True,
+              help="Crops: the characters texts may use: the shipped model's (English, German, French, Spanish, "
+                   "Italian, Portuguese, Dutch), or all of Latin script (adds Latin Extended-A and 16 languages).")
+@click.option("--languages", help="Crops: comma-separated word-list languages (default: every one the charset "
+                                  "writes; see data/words).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if crnn_ocr wrote it.")
 @click.option("--quiet", "-q", is_flag=True)
 @handles_errors
-def synth(count, out, seed, workers, font_dirs, line_share, max_height, style, photos, color, overwrite, quiet):
+def synth(count, out, seed, workers, font_dirs, line_share, max_height, style, photos, color, charset, languages,
+          overwrite, quiet):
     """Render COUNT labelled images into OUT: text crops (an LMDB) or whole scenes and pages (a folder)."""
     fonts = list(font_dirs) or None
     if style in ("scene", "page"):
@@ -76,16 +82,23 @@ def synth(count, out, seed, workers, font_dirs, line_share, max_height, style, p
         click.echo(f"wrote {n} {style} images to {out}")
         return
     from crnn_ocr.datasets.synth import synthesize
+    from crnn_ocr.datasets.synth.text import LANGUAGES
+    from crnn_ocr.text.vocab import named_charset
 
+    chosen = tuple(lang.strip() for lang in languages.split(",") if lang.strip()) if languages else None
+    unknown = [lang for lang in chosen or () if lang not in LANGUAGES]
+    if unknown:
+        fail(f"no word list for {', '.join(unknown)}; choose from {', '.join(LANGUAGES)}")
     n = synthesize(out, count, seed=seed, workers=workers, font_dirs=fonts, overwrite=overwrite,
-                   progress=not quiet, line_share=line_share, max_height=max_height, color=color, style=style)
+                   progress=not quiet, line_share=line_share, max_height=max_height, color=color, style=style,
+                   charset=named_charset(charset), languages=chosen)
     click.echo(f"wrote {n} samples to {out}")
 
 
 @click.command("create-lmdb")
 @click.argument("source", type=click.Path(exists=True))
 @click.option("--out", "-o", required=True, type=click.Path(), help="The LMDB folder to write.")
-@click.option("--vocab", help="Report characters outside these characters ('default': the Latin charset).")
+@click.option("--vocab", help="Report characters outside these characters ('default': the shipped model's; 'latin': all of Latin script).")
 @click.option("--vocab-file", type=click.Path(dir_okay=False, exists=True), help="Vocabulary file (see `ocr data charset --out`).")
 @click.option("--height", type=click.Choice(["16", "32", "48", "64"]), default="32", show_default=True,
               help="Model height, to report labels too long for their image (CTC needs a frame per character).")

@@ -43,7 +43,8 @@ def _split_source(spec: str):
                    "stops glibc returning freed memory. See benchmarks/results/allocator.md.")
 @click.option("--init", help="Start from this model (fine-tuning; the vocabulary may differ).")
 @click.option("--freeze-cnn", is_flag=True, default=None, help="Train only the recurrent layers and the head.")
-@click.option("--vocab", help="Characters of the vocabulary, or 'default' (Latin); default: from the data.")
+@click.option("--vocab", help="Characters of the vocabulary, or a charset: 'default' (the shipped model's), 'latin' "
+                               "(all of Latin script); default: from the data or --init.")
 @click.option("--vocab-file", type=click.Path(dir_okay=False))
 @click.option("--seed", type=int)
 @click.option("--stop-after", type=int, help="End this sitting at this step (the schedule still spans --steps).")

@@ -103,11 +103,11 @@ class ReadOptions:
         if dictionary.lower() == "none":
             dictionary = "none"
         elif dictionary != config.dictionary:  # a request names a shipped list; only the operator names files
-            from crnn_ocr.defaults import word_list
+            from crnn_ocr.defaults import WORD_LIST_LANGUAGES, word_list
 
             if word_list(dictionary) is None:
-                raise ServeError(400, f"bad dictionary {dictionary!r}: use a shipped language (en de fr es it pt nl) "
-                                      "or none")
+                raise ServeError(400, f"bad dictionary {dictionary!r}: use a shipped language "
+                                      f"({' '.join(WORD_LIST_LANGUAGES)}) or none")
         return cls(layout=choice("layout", LAYOUTS, config.layout), dictionary=dictionary, pages=pages,
                    pdf_text=choice("pdf_text", PDF_TEXT_MODES, config.pdf_text), dpi=dpi,
                    format=choice("format", tuple(FORMATS), "json"), decoder=choice("decoder", DECODERS, config.decoder),

@@ -214,7 +214,7 @@ def edit_distances(query: np.ndarray, words: np.ndarray) -> np.ndarray:
 
 
 def load_dictionary(name_or_path: str | Path, vocab: Vocab, **kwargs) -> Dictionary:
-    """A shipped word list by language code (`en`, `de`, `fr`, `es`, `it`, `pt`, `nl`) or a word-list file."""
+    """A shipped word list by language code (`crnn_ocr.defaults.WORD_LIST_LANGUAGES`) or a word-list file."""
     from crnn_ocr.defaults import word_list
 
     path = word_list(str(name_or_path)) or Path(name_or_path)

@@ -29,6 +29,18 @@ LATIN_SYMBOLS = "€£¥¢°©®§¶±×÷µ·•–—‘’“”…«»¿¡"
 LATIN_LETTERS = "ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜÝßàáâãäåæçèéêëìíîïñòóôõöøùúûüýÿŒœ"
 PRINTABLE_ASCII = "".join(c for c in string.printable if c not in "\t\n\r\x0b\x0c")
 DEFAULT_CHARSET = PRINTABLE_ASCII + LATIN_SYMBOLS + LATIN_LETTERS
+# Latin Extended-A in current use (not ŉ, ĸ, ſ), the Latin-1 letters DEFAULT_CHARSET lacks, Romanian's comma-below
+# letters and the low and single guillemet quotes of Central European languages.
+LATIN_EXTENDED = ("".join(chr(c) for c in range(0x100, 0x180) if chr(c) not in "ŉĸſŒœ")
+                  + "ÐðÞþªº" + "ȘșȚț" + "„‚‹›")
+LATIN_CHARSET = DEFAULT_CHARSET + LATIN_EXTENDED
+CHARSETS = {"default": DEFAULT_CHARSET, "latin": LATIN_CHARSET}
+
+
+def named_charset(name: str) -> str | None:
+    """The characters of a named charset (`default`: the shipped model's 181; `latin`: all of Latin script in
+    current use, 318), or None when `name` names none."""
+    return CHARSETS.get(name)
 
 
 @dataclass

@@ -27,7 +27,7 @@ from crnn_ocr.files import atomic_path
 from crnn_ocr.models import RecognitionModel, create_model
 from crnn_ocr.models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint, unwrap
 from crnn_ocr.recognize.base import TextRecognizer
-from crnn_ocr.text.vocab import DEFAULT_CHARSET, Vocab
+from crnn_ocr.text.vocab import DEFAULT_CHARSET, Vocab, named_charset
 from crnn_ocr.train.data import SYNTH, Collate, SampleFilterHook, StepSampler, TrainDataset, open_training_sources
 from crnn_ocr.train.evaluate import dataset_name, evaluate_source
 
@@ -96,11 +96,12 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def resolve_vocab(cfg: TrainConfig, init: dict | None) -> Vocab | None:
-    """From the config, else the init model's, else 'default' charset; None means: derive from the data."""
+    """From the config (characters, or a charset name: `default`, `latin`), else the init model's, else the default
+    charset; None means: derive from the data."""
     if cfg.vocab_file:
         return Vocab.from_file(cfg.vocab_file)
-    if cfg.vocab == "default":
-        return Vocab(DEFAULT_CHARSET)
+    if cfg.vocab and named_charset(cfg.vocab):
+        return Vocab(named_charset(cfg.vocab))
     if cfg.vocab:
         return Vocab(cfg.vocab)
     if init is not None:

@@ -30,9 +30,10 @@ class SynthGenerator:
     """
 
     def __init__(self, fonts: list[FontInfo], charset: str = DEFAULT_CHARSET, line_share: float = 0.35,
-                 max_height: int = 64, color: bool = False, style: str = "mixed"):
+                 max_height: int = 64, color: bool = False, style: str = "mixed",
+                 languages: tuple[str, ...] | None = None):
         self.renderer = Renderer(fonts, max_height=max_height, color=color, style=style)
-        self.sampler = TextSampler(charset, line_share=line_share, style=style)
+        self.sampler = TextSampler(charset, line_share=line_share, style=style, languages=languages)
         self.charset = set(charset) | {" "}
 
     def sample(self, rng: random.Random) -> tuple[np.ndarray, str]:

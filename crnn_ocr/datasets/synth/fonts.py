@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crnn_ocr.errors import DatasetError
-from crnn_ocr.text.vocab import DEFAULT_CHARSET
+from crnn_ocr.text.vocab import LATIN_CHARSET
 
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
 SYSTEM_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.fonts", "~/.local/share/fonts",
@@ -28,7 +28,8 @@ BUNDLED_FONT_DIR = _bundled_font_dir()
 REQUIRED = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 NOT_TEXT_FONTS = ("symbol", "dingbat", "emoji", "awesome", "music", "math", "d050000l", "wingding", "ornament",
                   "keyboard")
-CHECKED_CHARS = DEFAULT_CHARSET + "₹₽₩¤™℃№"
+CHECKED_CHARS = LATIN_CHARSET + "₹₽₩¤™℃№"
+CHECKED_HASH = hashlib.sha1(CHECKED_CHARS.encode()).hexdigest()[:8]  # a changed set re-reads every font
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def discover_fonts(dirs: list[str | Path] | None = None, include_bundled: bool =
     fonts, changed = [], False
     for f in files:
         st = f.stat()
-        key = hashlib.sha1(f"{f}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
+        key = hashlib.sha1(f"{f}|{st.st_size}|{st.st_mtime_ns}|{CHECKED_HASH}".encode()).hexdigest()
         if key not in cache:
             info = _font_info(f)
             cache[key] = None if info is None else {"family": info.family, "coverage": "".join(sorted(info.coverage))}

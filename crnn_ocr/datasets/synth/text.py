@@ -7,10 +7,12 @@ import random
 import string
 from functools import cache
 
+from crnn_ocr.defaults import FIRST_LANGUAGES
+from crnn_ocr.defaults import WORD_LIST_LANGUAGES as LANGUAGES
 from crnn_ocr.defaults import word_list as shipped_word_list
-from crnn_ocr.text.vocab import DEFAULT_CHARSET
+from crnn_ocr.text.vocab import DEFAULT_CHARSET, LATIN_EXTENDED
 
-LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "nl")
+DOTTED_I_LANGUAGES = ("tr",)  # i / İ and ı / I are separate letters
 CURRENCIES = "$€£¥"
 UNITS = ("kg", "g", "ml", "L", "km", "m", "cm", "mm", "%", "°C", "°F", "pcs", "x", "GB", "MB")
 PUNCT_AFTER = ".,:;!?"
@@ -35,15 +37,39 @@ def word_list(lang: str, n: int = 40000) -> tuple[str, ...]:
     return words or _FALLBACK_WORDS
 
 
+def upper(word: str, lang: str) -> str:
+    if lang in DOTTED_I_LANGUAGES:
+        word = word.replace("i", "İ").replace("ı", "I")
+    return word.upper()
+
+
+def default_languages(charset: str) -> tuple[str, ...]:
+    """Every language a charset can write: the first seven, and all of LATIN_LANGUAGES once it holds Latin
+    Extended-A (so the default charset's renders stay as they were)."""
+    return LANGUAGES if all(c in charset for c in LATIN_EXTENDED) else FIRST_LANGUAGES
+
+
+@cache
+def writable_words(lang: str, charset: str) -> tuple[str, ...]:
+    """`word_list(lang)` without the words `charset` cannot write."""
+    words = word_list(lang)
+    allowed = set(charset)
+    kept = tuple(w for w in words if all(c in allowed for c in w))
+    return words if len(kept) == len(words) else (kept or _FALLBACK_WORDS)
+
+
 class TextSampler:
     """Draws strings to render. Deterministic for a given `random.Random`.
+
+    English takes `english_share` of the words (in running text at least 0.85 of it when only the first seven
+    languages are drawn); the other languages share the rest evenly.
 
     >>> TextSampler().sample(random.Random(0)) != ""
     True
     """
 
     def __init__(self, charset: str = DEFAULT_CHARSET, line_share: float = 0.35, max_line_chars: int = 60,
-                 style: str = "mixed"):
+                 style: str = "mixed", languages: tuple[str, ...] | None = None, english_share: float | None = None):
         if style not in STYLES:
             raise ValueError(f"unknown text style {style!r}; choose from {', '.join(STYLES)}")
         self.charset = charset
@@ -51,6 +77,19 @@ class TextSampler:
         self.max_line_chars = max_line_chars
         self.style = style
         self.rare = [c for c in charset if not c.isascii() or c in string.punctuation]
+        self.languages = tuple(languages or default_languages(charset))
+        unknown = [lang for lang in self.languages if lang not in LANGUAGES]
+        if unknown:
+            raise ValueError(f"no word list for {', '.join(unknown)}; choose from {', '.join(LANGUAGES)}")
+        many = len(self.languages) > len(FIRST_LANGUAGES)
+        self.english_share = english_share if english_share is not None else (0.4 if many else 0.7)
+        self.prose_english_share = english_share if english_share is not None else (0.5 if many else 0.85)
+        self.others = tuple(lang for lang in self.languages if lang != "en") or ("en",)
+        if "en" not in self.languages:
+            self.english_share = self.prose_english_share = 0.0
+
+    def _language(self, rng: random.Random, english_share: float) -> str:
+        return "en" if rng.random() < english_share else rng.choice(self.others)
 
     def sample(self, rng: random.Random) -> str:
         if self.style == "document":
@@ -82,13 +121,13 @@ class TextSampler:
         elif r < 0.08:
             w = self.code(rng)
         else:
-            lang = "en" if rng.random() < 0.85 else rng.choice(LANGUAGES[1:])
-            words = word_list(lang)
+            lang = self._language(rng, self.prose_english_share)
+            words = writable_words(lang, self.charset)
             w = words[min(int(math.exp(rng.random() * math.log(len(words)))) - 1, len(words) - 1)]
             if capital or rng.random() < 0.08:
-                w = w[:1].upper() + w[1:]
+                w = upper(w[:1], lang) + w[1:]
             elif rng.random() < 0.02:
-                w = w.upper()
+                w = upper(w, lang)
         q = rng.random()
         if q < 0.015:
             w = rng.choice(("``", "\"", "“", "'", "‘")) + w + rng.choice(("''", "\"", "”", "'", "’"))
@@ -133,15 +172,15 @@ class TextSampler:
         return "".join(rng.choice(self.charset.replace(" ", "")) for _ in range(rng.randint(1, 8)))
 
     def word(self, rng: random.Random, lines: bool = False) -> str:
-        lang = "en" if rng.random() < 0.7 else rng.choice(LANGUAGES[1:])
-        words = word_list(lang)
+        lang = self._language(rng, self.english_share)
+        words = writable_words(lang, self.charset)
         rank = int(len(words) * rng.random() ** 1.7)
         w = words[min(rank, len(words) - 1)]
         c = rng.random()
         if c < 0.3:
-            w = w.upper()
+            w = upper(w, lang)
         elif c < 0.6:
-            w = w[:1].upper() + w[1:]
+            w = upper(w[:1], lang) + w[1:]
         if rng.random() < 0.12:
             w = w + rng.choice(PUNCT_AFTER)
         elif rng.random() < 0.04:
