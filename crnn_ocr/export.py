@@ -142,7 +142,7 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path) -> Path:
     logging.disable(logging.WARNING)  # the quantizer logs advice about static-quantization pre-processing
     try:
         quantize_dynamic(str(fp32_path), str(int8_path), op_types_to_quantize=["LSTM", "MatMul", "Gemm"],
-                         weight_type=QuantType.QInt8, per_channel=False)
+                         weight_type=QuantType.QInt8, per_channel=False, reduce_range=True)
     finally:
         logging.disable(logging.NOTSET)
     return int8_path

@@ -177,7 +177,7 @@ def quantize_detector(fp32_path: str | Path, out_path: str | Path, mode: str = "
     try:
         with atomic_path(out_path) as tmp:
             if mode == "dynamic":
-                quantize_dynamic(str(fp32_path), str(tmp), weight_type=QuantType.QInt8)
+                quantize_dynamic(str(fp32_path), str(tmp), weight_type=QuantType.QInt8, reduce_range=True)
             else:
                 batches = _calibration_batches(cfg, calibration, samples, max_side)
 
@@ -190,7 +190,7 @@ def quantize_detector(fp32_path: str | Path, out_path: str | Path, mode: str = "
                         return None if batch is None else {INPUT_NAME: batch}
 
                 quantize_static(str(fp32_path), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, reduce_range=True)
             _set_metadata(tmp, cfg)  # the quantizer does not promise to keep metadata_props
             q = _onnx_parity(cfg, tmp, fp32_path)
     finally:
