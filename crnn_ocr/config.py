@@ -35,6 +35,7 @@ class ModelConfig:
     width_stride: int = 4
     hidden: int | None = None
     dropout: float = 0.0
+    rectify: str | None = None  # "tps": a thin-plate-spline rectifier in front of the CNN (curved text)
 
     def __post_init__(self) -> None:
         _check(isinstance(self.arch, str) and bool(self.arch), "model.arch must be a name")
@@ -46,9 +47,13 @@ class ModelConfig:
         _check(self.width_stride >= 1, "model.width_stride must be >= 1")
         _check(self.hidden is None or self.hidden > 0, "model.hidden must be positive")
         _check(0 <= self.dropout < 1, "model.dropout must be in [0, 1)")
+        _check(self.rectify in (None, "tps"), f"model.rectify must be \"tps\" or left out, not {self.rectify!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if data["rectify"] is None:  # left out: configs of models without it read as they did before it existed
+            del data["rectify"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
@@ -125,7 +130,7 @@ class TrainConfig:
         _check(self.vocab is None or self.vocab_file is None, "give vocab or vocab_file, not both")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "model": self.model.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:

@@ -66,11 +66,14 @@ def _show_chars(chars: str) -> str:
                    "Italian, Portuguese, Dutch), or all of Latin script (adds Latin Extended-A and 16 languages).")
 @click.option("--languages", help="Crops: comma-separated word-list languages (default: every one the charset "
                                   "writes; see data/words).")
+@click.option("--curved", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Crops: share bent along an arch or bowl, strongly waved or seen in steep perspective (for a "
+                   "recogniser with `rectify = \"tps\"`).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if crnn_ocr wrote it.")
 @click.option("--quiet", "-q", is_flag=True)
 @handles_errors
 def synth(count, out, seed, workers, font_dirs, line_share, max_height, style, photos, color, charset, languages,
-          overwrite, quiet):
+          curved, overwrite, quiet):
     """Render COUNT labelled images into OUT: text crops (an LMDB) or whole scenes and pages (a folder)."""
     fonts = list(font_dirs) or None
     if style in ("scene", "page"):
@@ -91,7 +94,7 @@ def synth(count, out, seed, workers, font_dirs, line_share, max_height, style, p
         fail(f"no word list for {', '.join(unknown)}; choose from {', '.join(LANGUAGES)}")
     n = synthesize(out, count, seed=seed, workers=workers, font_dirs=fonts, overwrite=overwrite,
                    progress=not quiet, line_share=line_share, max_height=max_height, color=color, style=style,
-                   charset=named_charset(charset), languages=chosen)
+                   charset=named_charset(charset), languages=chosen, curved=curved)
     click.echo(f"wrote {n} samples to {out}")
 
 

@@ -1,5 +1,6 @@
 """CRNN (Shi, Bai, Yao 2015): a CNN collapses the image height to 1, a BiLSTM reads the columns, a linear
-layer scores each column. Output frames T = W // 4 (batches are padded to a multiple of 4).
+layer scores each column. Output frames T = W // 4 (batches are padded to a multiple of 4). With
+`cfg.rectify == "tps"` a thin-plate-spline rectifier (`crnn_ocr.models.rectify`) straightens the image first.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from torch import nn
 
 from crnn_ocr.config import ModelConfig
 from crnn_ocr.models.base import RecognitionModel
+from crnn_ocr.models.rectify import TPSRectifier
 from crnn_ocr.models.registry import register
 
 POOL = "pool"
@@ -50,6 +52,7 @@ class CRNN(RecognitionModel):
 
     def __init__(self, cfg: ModelConfig, num_classes: int, plan: list, features: int, hidden: int, layers: int = 2):
         super().__init__(cfg, num_classes)
+        self.rectifier = TPSRectifier(cfg.channels) if cfg.rectify == "tps" else None
         self.cnn, c = build_cnn(cfg.channels, cfg.height, plan, features)
         self.dropout = nn.Dropout(cfg.dropout)
         self.rnn = nn.LSTM(c, hidden, num_layers=layers, bidirectional=True, batch_first=True,
@@ -60,6 +63,8 @@ class CRNN(RecognitionModel):
         return self.cnn
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.rectifier is not None:
+            images = self.rectifier(images)  # same shape, text straightened
         features = self.cnn(images)  # (B, C, 1, W/4)
         features = features.squeeze(2).permute(0, 2, 1)  # (B, C, 1, T) -> (B, T, C)
         sequence, _ = self.rnn(self.dropout(features))  # (B, T, 2 * hidden)

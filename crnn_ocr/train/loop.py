@@ -249,7 +249,9 @@ def start_run(cfg: TrainConfig, device: str, resume: bool, log) -> tuple[Run, di
     if vocab is None:
         vocab = Vocab.from_texts(t for e in entries for t in (e.source.label(int(i)) for i in e.valid))
     if resume_state is None:
-        model_cfg = ModelConfig.from_dict(dict(init["config"])) if init is not None else cfg.model
+        model_cfg = cfg.model
+        if init is not None:  # the init model's shape; a config's `rectify` adds a rectifier in front of it
+            model_cfg = ModelConfig.from_dict({**init["config"], "rectify": cfg.model.rectify or init["config"].get("rectify")})
         model = create_model(model_cfg, vocab.num_classes)
         if init is not None:
             report["init"] = {"from": cfg.init, **transfer_weights(model, init, vocab, cfg.init)}

@@ -31,8 +31,8 @@ class SynthGenerator:
 
     def __init__(self, fonts: list[FontInfo], charset: str = DEFAULT_CHARSET, line_share: float = 0.35,
                  max_height: int = 64, color: bool = False, style: str = "mixed",
-                 languages: tuple[str, ...] | None = None):
-        self.renderer = Renderer(fonts, max_height=max_height, color=color, style=style)
+                 languages: tuple[str, ...] | None = None, curved: float = 0.0):
+        self.renderer = Renderer(fonts, max_height=max_height, color=color, style=style, curved=curved)
         self.sampler = TextSampler(charset, line_share=line_share, style=style, languages=languages)
         self.charset = set(charset) | {" "}
 

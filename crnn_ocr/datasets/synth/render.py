@@ -1,7 +1,8 @@
 """Render labelled text images: fonts, backgrounds, colour, geometry and degradations.
 
 `Renderer.render(text, rng)` returns a uint8 image (gray, or RGB with `color=True`) of exactly `text`, or
-None when no font has every glyph of it.
+None when no font has every glyph of it. `curved` (default 0) is the share of scene-style crops bent along an
+arch, strongly waved or seen in steep perspective; at 0 the renders are those of earlier versions, draw for draw.
 """
 
 from __future__ import annotations
@@ -25,12 +26,16 @@ def _load_font(path: str, size: int) -> ImageFont.FreeTypeFont:
 class Renderer:
     """Turns strings into realistic-looking crops of printed or scene text."""
 
-    def __init__(self, fonts: list[FontInfo], max_height: int = 64, color: bool = False, style: str = "mixed"):
+    def __init__(self, fonts: list[FontInfo], max_height: int = 64, color: bool = False, style: str = "mixed",
+                 curved: float = 0.0):
         if style not in STYLES:
             raise ValueError(f"unknown render style {style!r}; choose from {', '.join(STYLES)}")
         self.document = style == "document"
         if not fonts:
             raise ValueError("Renderer needs at least one font")
+        if not 0 <= curved <= 1:
+            raise ValueError(f"curved must be a share in [0, 1], not {curved}")
+        self.curved = curved
         self.fonts = fonts
         self.by_family: dict[str, list[FontInfo]] = {}
         for f in fonts:
@@ -98,6 +103,8 @@ class Renderer:
         return mask if mask.any() else None
 
     def _geometry(self, mask: np.ndarray, size: int, rng: random.Random, nprng: np.random.Generator) -> np.ndarray:
+        if self.curved and rng.random() < self.curved:  # no draw at curved == 0: default renders unchanged
+            return self._strong_geometry(mask, size, rng, nprng)
         h, w = mask.shape
         if rng.random() < 0.15:  # curved baseline
             amplitude = rng.uniform(0.05, 0.25) * size
@@ -123,6 +130,41 @@ class Renderer:
             matrix = cv2.getPerspectiveTransform(src, dst)
             mask = cv2.warpPerspective(mask, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
         return mask
+
+    def _strong_geometry(self, mask: np.ndarray, size: int, rng: random.Random, nprng: np.random.Generator) -> np.ndarray:
+        """Text on round logos, shop signs and photos taken at an angle: an arch or a bowl (half of the time),
+        a steep perspective, or a strong wave."""
+        r = rng.random()
+        if r < 0.5:
+            return arch(mask, rng.uniform(0.6, 2.4) * rng.choice((1, -1)))
+        if r < 0.85:
+            return self._steep_perspective(mask, size, rng, nprng)
+        h, w = mask.shape
+        amplitude = rng.uniform(0.25, 0.4) * size  # the mask's padding is about half the size: strokes stay in
+        xs = np.arange(w, dtype=np.float32)
+        shift = (amplitude * np.sin(2 * np.pi * xs / (rng.uniform(0.8, 1.6) * w) + rng.uniform(0, 2 * np.pi)))
+        map_y = np.arange(h, dtype=np.float32)[:, None] + shift.astype(np.float32)[None, :]
+        return cv2.remap(mask, np.tile(xs, (h, 1)), map_y, cv2.INTER_LINEAR, borderValue=0)
+
+    @staticmethod
+    def _steep_perspective(mask: np.ndarray, size: int, rng: random.Random, nprng: np.random.Generator) -> np.ndarray:
+        """One end of the text farther away than the other (its height shrinks), or seen from below or above."""
+        h, w = mask.shape
+        src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+        dst = src.copy()
+        squeeze = rng.uniform(0.25, 0.55)
+        if rng.random() < 0.7:
+            top, bottom = (0, 3) if rng.random() < 0.5 else (1, 2)
+            dst[top, 1] += squeeze * h / 2
+            dst[bottom, 1] -= squeeze * h / 2
+        else:
+            left, right = (0, 1) if rng.random() < 0.5 else (3, 2)
+            shift = squeeze * min(w / 4, 2 * h)
+            dst[left, 0] += shift
+            dst[right, 0] -= shift
+        dst += nprng.uniform(-0.2 * size, 0.2 * size, size=(4, 2)).astype(np.float32)
+        matrix = cv2.getPerspectiveTransform(src, dst)
+        return cv2.warpPerspective(mask, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
 
     @staticmethod
     def _tilt(mask: np.ndarray, angle: float) -> np.ndarray:
@@ -261,6 +303,38 @@ class Renderer:
             if ok:
                 image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
         return image
+
+
+def arch(mask: np.ndarray, bend: float) -> np.ndarray:
+    """`mask` bent along a circular arc spanning `bend` radians at mid-height, on a canvas that holds it all.
+
+    bend > 0: an arch (ends lower, letters on the outside of the circle, as along the top of a round logo);
+    bend < 0: a bowl (ends higher, letters inside). |bend| is capped so the circle's radius stays >= the height.
+    """
+    h, w = mask.shape
+    sign = 1.0 if bend >= 0 else -1.0
+    bend = min(abs(bend), w / h)
+    if bend < 1e-3:
+        return mask
+    radius = w / bend
+
+    def forward(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        phi = (x - w / 2) / radius
+        r = radius + sign * (h / 2 - y)
+        return r * np.sin(phi), -sign * r * np.cos(phi)  # x right, y down; the circle's centre at (0, 0)
+
+    edge_x, edge_y = np.linspace(0, w, 64), np.linspace(0, h, 16)
+    xs = np.concatenate([edge_x, edge_x, np.zeros(16), np.full(16, w)])
+    ys = np.concatenate([np.zeros(64), np.full(64, h), edge_y, edge_y])
+    fx, fy = forward(xs, ys)
+    x0, y0 = np.floor(fx.min()), np.floor(fy.min())
+    out_w, out_h = int(np.ceil(fx.max()) - x0) + 1, int(np.ceil(fy.max()) - y0) + 1
+    grid_x, grid_y = np.meshgrid(np.arange(out_w) + x0, np.arange(out_h) + y0)
+    r = np.hypot(grid_x, grid_y)
+    phi = np.arctan2(grid_x, -sign * grid_y)
+    map_x = (w / 2 + phi * radius).astype(np.float32)
+    map_y = (h / 2 - sign * (r - radius)).astype(np.float32)
+    return cv2.remap(mask, map_x, map_y, cv2.INTER_LINEAR, borderValue=0)
 
 
 def encode_image(image: np.ndarray, fmt: str = ".jpg", quality: int = 92) -> bytes:
