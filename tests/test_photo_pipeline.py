@@ -165,3 +165,34 @@ def test_detect_large_text_maps_quads_back_to_the_image():
     margin = 4 * 1800 / 256 + 5  # the stand-in's 4-pixel margin, at the small scale
     assert abs(x0 - 200) < margin and abs(x1 - 1600) < margin and abs(y0 - 150) < margin and abs(y1 - 450) < margin
     assert detect_large_text(InkDetector(), image[:100, :200], 256) == []  # already small: nothing to gain
+
+
+class BlindDetector:
+    """Finds nothing, or one small fragment, at every size (the trained detector on some close-ups of one word)."""
+
+    def __init__(self, quads=()):
+        self.quads = [np.asarray(q, np.float32) for q in quads]
+
+    def detect(self, image, levels=None):
+        if max(np.asarray(image).shape[:2]) < 600:  # the small second look finds nothing either
+            return {"line": []}
+        return {"line": [Detection(q, 0.9) for q in self.quads]}
+
+
+def close_up(word: str = "safety") -> np.ndarray:
+    rng = np.random.default_rng(2)  # a sign photographed close up: textured and coloured, not paper
+    image = Image.fromarray((rng.normal(0, 25, (560, 1500, 3)) + (170, 150, 90)).clip(0, 255).astype(np.uint8))
+    ImageDraw.Draw(image).text((80, 60), word, fill=(20, 30, 40), font=ImageFont.truetype(FONT, 330))
+    return np.asarray(image)
+
+
+@pytest.mark.parametrize("quads", [(), ([[700, 420], [760, 420], [760, 470], [700, 470]],)], ids=["none", "fragment"])
+def test_a_close_up_the_detector_misses_is_read_whole_when_that_reads_surely(recognizer, quads):
+    result = read_page(recognizer, close_up(), detector=BlindDetector(quads))
+    assert result.text == "safety"
+
+
+def test_a_textless_photo_the_detector_misses_still_prints_nothing(recognizer):
+    rng = np.random.default_rng(3)
+    image = (rng.normal(0, 30, (560, 1500, 3)) + (90, 120, 80)).clip(0, 255).astype(np.uint8)
+    assert read_page(recognizer, image, detector=BlindDetector()).text == ""
