@@ -5,6 +5,10 @@ shipped recogniser without and with the English dictionary, and counts the readi
 (and how many of those it made wrong). A rendered dev set of the project's own: never ../shared/eval.
 
     python benchmarks/bench_codes.py            # writes results/codes.md
+    python benchmarks/bench_codes.py --model runs/x/model.onnx --out /tmp/codes.md
+
+A second table reads the training renderer's code dev set: `--per-family` crops of each family of
+`crnn_ocr.datasets.synth.codes` drawn in `--style codes` looks (plates, labels, signs; seed + 1), per family.
 """
 
 from __future__ import annotations
@@ -57,6 +61,41 @@ def render(text: str, rng: random.Random, fonts: list[str]) -> np.ndarray:
     return np.asarray(image)
 
 
+def family_table(recognizer, per_family: int, seed: int) -> list[str]:
+    """Exact readings per code family on the codes-style renders, without and with the English dictionary."""
+    from crnn_ocr.datasets.synth import discover_fonts
+    from crnn_ocr.datasets.synth.codes import FAMILIES, sample_code
+    from crnn_ocr.datasets.synth.render import Renderer
+    from crnn_ocr.text.dictionary import load_dictionary
+
+    renderer = Renderer(discover_fonts(), style="codes")
+    rng = random.Random(seed)
+    rows = ["", f"## Codes-style renders ({per_family} per family, seed {seed})", "",
+            "| family | example | exact, network alone | exact, English dictionary | changed by the dictionary (made wrong) |",
+            "| --- | --- | ---: | ---: | ---: |"]
+    dictionary = load_dictionary("en", recognizer.vocab)
+    totals = [0, 0, 0, 0, 0]
+    for family in FAMILIES:
+        texts, images = [], []
+        while len(texts) < per_family:
+            text = sample_code(rng, family)
+            image = renderer.render(text, rng)
+            if image is not None and not recognizer.vocab.unknown(text):
+                texts.append(text)
+                images.append(image)
+        recognizer.set_decoder(dictionary=None)
+        raw = [p.text for p in recognizer.recognize_arrays(images)]
+        recognizer.set_decoder(dictionary=dictionary)
+        fixed = [p.text for p in recognizer.recognize_arrays(images)]
+        counts = [len(texts), sum(t == a for t, a in zip(texts, raw)), sum(t == b for t, b in zip(texts, fixed)),
+                  sum(a != b for a, b in zip(raw, fixed)), sum(t == a != b for t, a, b in zip(texts, raw, fixed))]
+        totals = [x + y for x, y in zip(totals, counts)]
+        rows.append(f"| {family} | `{texts[0]}` | {counts[1]} / {counts[0]} | {counts[2]} / {counts[0]} | "
+                    f"{counts[3]} ({counts[4]}) |")
+    rows.append(f"| all | | {totals[1]} / {totals[0]} | {totals[2]} / {totals[0]} | {totals[3]} ({totals[4]}) |")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     import crnn_ocr
     from crnn_ocr.text.dictionary import load_dictionary
@@ -65,17 +104,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=600)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", default=str(REPO / "benchmarks/results/codes.md"))
+    parser.add_argument("--model", help="recogniser .onnx or .pt (default: the shipped one)")
+    parser.add_argument("--per-family", type=int, default=100)
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     fonts = [f for f in FONTS if Path(f).exists()]
     texts = codes(args.count, rng)
     images = [render(t, rng, fonts) for t in texts]
-    recognizer = crnn_ocr.load(threads=1, dictionary=None).recognizer
+    recognizer = crnn_ocr.load(args.model, threads=1, dictionary=None).recognizer
     raw = [p.text for p in recognizer.recognize_arrays(images)]
     recognizer.set_decoder(dictionary=load_dictionary("en", recognizer.vocab))
     corrected = [p.text for p in recognizer.recognize_arrays(images)]
     changed = [(t, a, b) for t, a, b in zip(texts, raw, corrected) if a != b]
-    lines = ["# The dictionary and codes", "", f"`python benchmarks/bench_codes.py --count {args.count} --seed {args.seed}`", "",
+    model = f" --model {args.model}" if args.model else ""
+    lines = ["# The dictionary and codes", "",
+             f"`python benchmarks/bench_codes.py --count {args.count} --seed {args.seed} --per-family {args.per_family}{model}`", "",
              f"{args.count} rendered plates, IBANs, serial and part numbers ({len(fonts)} fonts), the shipped recogniser:", "",
              "| reading | exact |", "| --- | --- |",
              f"| network alone (`--dictionary none`) | {sum(t == a for t, a in zip(texts, raw))} |",
@@ -83,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
              f"Readings the dictionary changed: {len(changed)}, of them made wrong: "
              f"{sum(t == a and t != b for t, a, b in changed)}.", ""]
     lines += [f"- `{t}`: `{a}` -> `{b}`" for t, a, b in changed[:20]]
+    lines += family_table(recognizer, args.per_family, args.seed + 1)
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0

@@ -52,9 +52,11 @@ def _show_chars(chars: str) -> str:
 @click.option("--line-share", type=click.FloatRange(0, 1), default=0.35, show_default=True,
               help="Share of multi-word lines (the rest are single words/tokens).")
 @click.option("--max-height", type=int, default=64, show_default=True)
-@click.option("--style", type=click.Choice(["mixed", "document", "scene", "page"]), default="mixed", show_default=True,
-              help="Crops for the recogniser (an LMDB): mixed (scene, sign, receipt and screen looks) or document "
-                   "(running text as ink on paper). Whole images for the detector (a folder of images/ and "
+@click.option("--style", type=click.Choice(["mixed", "document", "codes", "scene", "page"]), default="mixed",
+              show_default=True,
+              help="Crops for the recogniser (an LMDB): mixed (scene, sign, receipt and screen looks), document "
+                   "(running text as ink on paper) or codes (licence plates, IBANs, VINs, serial and part numbers, "
+                   "barcode digits, MAC addresses, postcodes, on plates, labels and signs). Whole images for the detector (a folder of images/ and "
                    "labels.jsonl with word and line boxes): scene (text placed into photos) or page (documents of "
                    "several columns, tables, receipts; some turned 90/180/270 degrees).")
 @click.option("--photos", type=click.Path(file_okay=False, exists=True),

@@ -23,6 +23,10 @@ def _load_font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size)
 
 
+CODE_FONT_WORDS = ("mono", "ocr", "condensed", "narrow", "din", "bebas", "b612", "courier", "consol", "hack")
+CODE_FONT_SHARE = 0.6  # codes: the share drawn in such faces (plates, labels, terminals), when any is installed
+
+
 class Renderer:
     """Turns strings into realistic-looking crops of printed or scene text."""
 
@@ -31,6 +35,7 @@ class Renderer:
         if style not in STYLES:
             raise ValueError(f"unknown render style {style!r}; choose from {', '.join(STYLES)}")
         self.document = style == "document"
+        self.codes = style == "codes"
         if not fonts:
             raise ValueError("Renderer needs at least one font")
         if not 0 <= curved <= 1:
@@ -41,12 +46,16 @@ class Renderer:
         for f in fonts:
             self.by_family.setdefault(f.family, []).append(f)
         self.families = sorted(self.by_family)
+        self.code_families = [f for f in self.families if any(w in f.lower() for w in CODE_FONT_WORDS)]
         self.max_height = max_height
         self.color = color
 
     def pick_font(self, text: str, rng: random.Random) -> FontInfo | None:
+        families = self.families
+        if self.codes and self.code_families and rng.random() < CODE_FONT_SHARE:
+            families = self.code_families
         for _ in range(8):
-            font = rng.choice(self.by_family[rng.choice(self.families)])
+            font = rng.choice(self.by_family[rng.choice(families)])
             if font.covers(text):
                 return font
         covering = [f for f in self.fonts if f.covers(text)]
@@ -65,6 +74,16 @@ class Renderer:
             mask = self._tilt(mask, rng.gauss(0, 0.5))
             mask = self._crop(mask, rng)
             image = self._compose_paper(mask, rng, nprng)
+        elif self.codes:  # a plate, a printed label or sticker, or any sign
+            look = rng.random()
+            mask = self._tilt(mask, rng.gauss(0, 1.0)) if look < 0.75 else self._geometry(mask, size, rng, nprng)
+            mask = self._crop(mask, rng)
+            if look < 0.4:
+                image = self._compose_plate(mask, rng, nprng)
+            elif look < 0.75:
+                image = self._compose_paper(mask, rng, nprng)
+            else:
+                image = self._compose(mask, rng, nprng)
         else:
             mask = self._geometry(mask, size, rng, nprng)
             mask = self._crop(mask, rng)
@@ -184,6 +203,40 @@ class Renderer:
         alpha = mask.astype(np.float32)[..., None] / 255.0
         image = bg * (1 - alpha) + ink * alpha + tint
         return np.clip(np.broadcast_to(image, (h, w, 3)), 0, 255).astype(np.uint8)
+
+    def _compose_plate(self, mask: np.ndarray, rng: random.Random, nprng: np.random.Generator) -> np.ndarray:
+        """A licence plate: a light, yellow, dark or coloured plate with a border, at times a blue band at the
+        left (as in the EU), at times with some of the car around it."""
+        h, w = mask.shape
+        pad_y, pad_x = int(h * rng.uniform(0.05, 0.25)), int(h * rng.uniform(0.1, 0.35))
+        band = int(h * rng.uniform(0.4, 0.6)) if rng.random() < 0.35 else 0
+        height, width = h + 2 * pad_y, w + 2 * pad_x + band
+        kind = rng.random()
+        if kind < 0.55:
+            plate, ink = (rng.uniform(215, 255),) * 3, (rng.uniform(0, 60),) * 3
+        elif kind < 0.8:
+            plate, ink = (rng.uniform(225, 255), rng.uniform(180, 215), rng.uniform(20, 80)), (rng.uniform(0, 50),) * 3
+        elif kind < 0.9:
+            plate, ink = (rng.uniform(10, 50),) * 3, (rng.uniform(200, 250),) * 3
+        else:
+            plate = tuple(rng.uniform(20, 150) for _ in range(3))
+            ink = (rng.uniform(210, 255),) * 3
+        bg = np.empty((height, width, 3), np.float32)
+        bg[:] = plate
+        bg += nprng.normal(0, rng.uniform(1, 6), size=(height, width, 1)).astype(np.float32)
+        if band:
+            bg[:, :band] = (rng.uniform(0, 30), rng.uniform(30, 70), rng.uniform(130, 170))
+        thickness = max(1, height // rng.randint(14, 30))
+        cv2.rectangle(bg, (0, 0), (width - 1, height - 1), ink, thickness)
+        alpha = np.zeros((height, width, 1), np.float32)
+        alpha[pad_y:pad_y + h, pad_x + band:pad_x + band + w, 0] = mask.astype(np.float32) / 255.0
+        image = bg * (1 - alpha) + np.array(ink, np.float32) * alpha
+        if rng.random() < 0.5:  # some of the car around the plate
+            m = max(1, int(height * rng.uniform(0.05, 0.2)))
+            outer = self._background(height + 2 * m, width + 2 * m, rng, nprng).copy()
+            outer[m:m + height, m:m + width] = image
+            image = outer
+        return np.clip(image, 0, 255).astype(np.uint8)
 
     def _degrade_scan(self, image: np.ndarray, rng: random.Random, nprng: np.random.Generator) -> np.ndarray:
         """Scanner and copier artefacts: low resolution, blur, thresholding, speckle, JPEG."""

@@ -7,6 +7,7 @@ import random
 import string
 from functools import cache
 
+from crnn_ocr.datasets.synth.codes import sample_code
 from crnn_ocr.defaults import FIRST_LANGUAGES
 from crnn_ocr.defaults import WORD_LIST_LANGUAGES as LANGUAGES
 from crnn_ocr.defaults import word_list as shipped_word_list
@@ -16,7 +17,7 @@ DOTTED_I_LANGUAGES = ("tr",)  # i / İ and ı / I are separate letters
 CURRENCIES = "$€£¥"
 UNITS = ("kg", "g", "ml", "L", "km", "m", "cm", "mm", "%", "°C", "°F", "pcs", "x", "GB", "MB")
 PUNCT_AFTER = ".,:;!?"
-STYLES = ("mixed", "document")
+STYLES = ("mixed", "document", "codes")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -92,6 +93,8 @@ class TextSampler:
         return "en" if rng.random() < english_share else rng.choice(self.others)
 
     def sample(self, rng: random.Random) -> str:
+        if self.style == "codes":
+            return sample_code(rng)
         if self.style == "document":
             return self.prose_line(rng) if rng.random() < max(self.line_share, 0.85) else self.token(rng)
         if rng.random() < self.line_share:
