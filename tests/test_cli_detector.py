@@ -58,3 +58,26 @@ def test_train_resume_eval_export(tmp_path):
     from crnn_ocr.detect.runtime import OnnxDetector
 
     assert OnnxDetector(tmp_path / "d.onnx").cfg.arch == "db_tiny"
+
+
+@pytest.mark.slow
+def test_detector_training_restarts_under_jemalloc_when_installed(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from crnn_ocr.train.allocator import find_jemalloc
+
+    scenes = render_folder(tmp_path / "scenes", 6, seed=6)
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "CRNN_OCR_JEMALLOC_TRIED")}
+    repo = Path(__file__).resolve().parents[1]
+
+    def allocator_used(name: str, *flags: str) -> str:
+        config = write_config(tmp_path / f"{name}.toml", scenes, tmp_path / name, steps=1)
+        run = subprocess.run([sys.executable, str(repo / "cli.py"), "detector", "train", "-c", str(config), *flags],
+                             capture_output=True, text=True, env=env)
+        assert run.returncode == 0, run.stderr
+        return json.loads(run.stdout.strip().splitlines()[-1])["allocator"]
+
+    assert allocator_used("auto") == ("jemalloc" if find_jemalloc() else "glibc")
+    assert allocator_used("glibc", "--allocator", "glibc") == "glibc"

@@ -351,6 +351,25 @@ def test_sigterm_saves_and_stops(scenes, tmp_path):
     assert load_detector_checkpoint(tmp_path / "run" / "last.pt")["train_state"]["step"] == 3
 
 
+def test_sigterm_to_the_whole_process_group_still_saves(scenes, tmp_path):
+    """A scheduler's preemption signals every process of the job: the loader worker must leave it to training."""
+    import multiprocessing
+
+    from crnn_ocr.detect.train import train_detector
+
+    def log(line):
+        if line.startswith("step 2:"):
+            workers = multiprocessing.active_children()
+            assert workers
+            for worker in workers:
+                os.kill(worker.pid, signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    result = train_detector(tiny_config(scenes, tmp_path / "run", workers=1), log=log)
+    assert result.stopped.startswith("stopped by SIGTERM") and result.step == 3
+    assert load_detector_checkpoint(tmp_path / "run" / "last.pt")["train_state"]["step"] == 3
+
+
 # ----- checkpoints -----
 def test_checkpoints_load_with_weights_only_and_foreign_files_are_refused(trained, tmp_path, tiny_checkpoint):
     raw = torch.load(trained / "last.pt", map_location="cpu", weights_only=True)

@@ -56,9 +56,9 @@ def _show_chars(chars: str) -> str:
               show_default=True,
               help="Crops for the recogniser (an LMDB): mixed (scene, sign, receipt and screen looks), document "
                    "(running text as ink on paper) or codes (licence plates, IBANs, VINs, serial and part numbers, "
-                   "barcode digits, MAC addresses, postcodes, on plates, labels and signs). Whole images for the detector (a folder of images/ and "
-                   "labels.jsonl with word and line boxes): scene (text placed into photos) or page (documents of "
-                   "several columns, tables, receipts; some turned 90/180/270 degrees).")
+                   "barcode digits, MAC addresses, postcodes, on plates, labels and signs). Whole images for the "
+                   "detector (a folder of images/ and labels.jsonl with word and line boxes): scene (text placed into "
+                   "photos) or page (documents of several columns, tables, receipts; some turned 90/180/270 degrees).")
 @click.option("--photos", type=click.Path(file_okay=False, exists=True),
               help="scene: photos with boxes (labels.jsonl) whose text is painted out to make backgrounds; "
                    "default ../shared/train/scenes/msra_td500_train when present, else generated backgrounds.")

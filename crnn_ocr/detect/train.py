@@ -41,7 +41,8 @@ from crnn_ocr.detect.nets import (
     save_detector,
 )
 from crnn_ocr.errors import ConfigError, OcrError
-from crnn_ocr.train.loop import StopRequest, TrainResult
+from crnn_ocr.train.allocator import ALLOCATORS, restart_with_jemalloc, use_allocator
+from crnn_ocr.train.loop import StopRequest, TrainResult, loader_worker_init
 
 BINARY_K = 50.0  # DB's amplifying factor of the approximate step function
 LOG_FIELDS = ["step", "lr", "loss", "bce", "dice", "l1", "images_per_s", "elapsed_s", "val_hmean", "val_precision",
@@ -144,10 +145,6 @@ def validate(model: nn.Module, folders: list[SceneFolder], cfg: DetectTrainConfi
 DetectTrainResult = TrainResult  # the same record as the recogniser's run: out, step, best, history, report, stopped
 
 
-def _worker_init(_: int) -> None:
-    torch.set_num_threads(1)  # loader workers must not compete with the training threads
-
-
 def _load_resume(cfg: DetectTrainConfig, last_path: Path, log) -> tuple[nn.Module, DetectTrainConfig, dict[str, Any]]:
     data = load_detector_checkpoint(last_path)
     saved = dict(data["config"])
@@ -243,7 +240,7 @@ def train_detector(config: DetectTrainConfig | str | Path, resume: bool = False,
         cv2.setNumThreads(1)
     loader = torch.utils.data.DataLoader(
         dataset, batch_sampler=[list(range(s * cfg.batch_size, (s + 1) * cfg.batch_size)) for s in range(step, end)],
-        num_workers=cfg.workers, worker_init_fn=_worker_init if cfg.workers else None,
+        num_workers=cfg.workers, worker_init_fn=loader_worker_init if cfg.workers else None,
         prefetch_factor=2 if cfg.workers else None, persistent_workers=False)
 
     out.mkdir(parents=True, exist_ok=True)
@@ -340,9 +337,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="run folder")
     parser.add_argument("--workers", type=int, help="data loader processes (0: in the training process)")
     parser.add_argument("--max-minutes", type=float, dest="max_minutes", help="end this sitting after so long")
+    parser.add_argument("--allocator", choices=ALLOCATORS, default="auto",
+                        help="memory allocator (as `ocr train --allocator`; auto: jemalloc when installed)")
     args = parser.parse_args(argv)
+    if argv is None:
+        restart_with_jemalloc(args.allocator)
     overrides = {k: getattr(args, k) for k in ("threads", "steps", "out", "workers", "max_minutes")}
     try:
+        use_allocator(args.allocator)
         result = train_detector(args.config, resume=args.resume, overrides=overrides)
     except OcrError as e:
         print(f"error: {e}", file=sys.stderr)

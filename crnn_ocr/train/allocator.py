@@ -1,11 +1,12 @@
-"""The memory allocator `ocr train` runs under.
+"""The memory allocator `ocr train` and `ocr detector train` run under.
 
 glibc serves every allocation above its mmap threshold (32 MiB at most) with a fresh mmap and unmaps it on free,
 so each CPU training step on wide lines re-faults its activations page by page (measured here: 563,000 minor
 faults per step, a third of the CPU time in the kernel). jemalloc told never to return freed pages avoids that
 and keeps less memory than glibc made to keep its heap; benchmarks/results/allocator.md has the numbers.
-jemalloc must be loaded before Python starts, so `ocr train` starts itself again with it preloaded once, when
-the library is installed (Debian/Ubuntu: `apt-get install libjemalloc2`).
+jemalloc must be loaded before Python starts, so `ocr train` (and `ocr detector train`, `python -m
+crnn_ocr.detect.train`) start themselves again with it preloaded once, when the library is installed
+(Debian/Ubuntu: `apt-get install libjemalloc2`).
 """
 
 from __future__ import annotations
@@ -61,8 +62,16 @@ def requested(argv: list[str]) -> str:
 
 
 def restart_train_with_jemalloc(argv: list[str]) -> None:
-    """Replace this process by the same `train` command with jemalloc preloaded, when wanted and installed."""
-    if argv[1:2] != ["train"] or requested(argv) not in ("auto", "jemalloc"):
+    """Replace this process by the same `ocr train` or `ocr detector train` command with jemalloc preloaded, when
+    wanted and installed."""
+    if argv[1:2] == ["train"] or argv[1:3] == ["detector", "train"]:
+        restart_with_jemalloc(requested(argv))
+
+
+def restart_with_jemalloc(choice: str = "auto") -> None:
+    """Replace this process by the same command line with jemalloc preloaded, when `choice` allows it, the library
+    is installed and this process has not tried already."""
+    if choice not in ("auto", "jemalloc"):
         return
     library = find_jemalloc()
     if library is None or jemalloc_loaded() or os.environ.get(REEXEC_MARK):

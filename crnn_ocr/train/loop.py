@@ -177,6 +177,15 @@ class StopRequest:
             signal.signal(sig, handler)
 
 
+def loader_worker_init(_: int = 0) -> None:
+    """Data loader workers leave SIGTERM to the training process: a scheduler or `kill` that signals the whole
+    process group must not end a worker mid-step (the loader would then fail before the run can save)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    torch.set_num_threads(1)  # loader workers must not compete with the training threads
+
+
 # model settings that a resumed run must share with the run it continues; training settings may change
 MODEL_KEYS = ("model", "vocab", "vocab_file", "init")
 WARN_KEYS = ("lr", "batch_size", "weight_decay", "schedule", "warmup_steps", "min_lr_ratio", "grad_clip", "seed", "train")
@@ -287,6 +296,7 @@ def make_loader(run: Run, entries: list, dist: Dist, stop: int, sample_filter: S
     dataset = TrainDataset(entries, run.net.cfg, run.vocab, cfg.augment, sample_filter, filtered)
     return torch.utils.data.DataLoader(dataset, batch_sampler=sampler.range(run.step, stop), collate_fn=Collate(run.net.cfg),
                                        num_workers=workers, pin_memory=cuda, persistent_workers=False,
+                                       worker_init_fn=loader_worker_init if workers > 0 else None,
                                        prefetch_factor=4 if workers > 0 else None)
 
 
