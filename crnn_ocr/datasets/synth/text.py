@@ -52,8 +52,11 @@ def default_languages(charset: str) -> tuple[str, ...]:
 
 @cache
 def writable_words(lang: str, charset: str) -> tuple[str, ...]:
-    """`word_list(lang)` without the words `charset` cannot write."""
+    """`word_list(lang)` without the words `charset` cannot write; the first seven languages' lists as they are (the
+    generator skips a text its charset cannot write), so their renders stay draw for draw what they were."""
     words = word_list(lang)
+    if lang in FIRST_LANGUAGES:
+        return words
     allowed = set(charset)
     kept = tuple(w for w in words if all(c in allowed for c in w))
     return words if len(kept) == len(words) else (kept or _FALLBACK_WORDS)
