@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from crnn_ocr.datasets.synth import discover_fonts
     from crnn_ocr.datasets.synth.text import LANGUAGES
+    from crnn_ocr.errors import VocabError
     from crnn_ocr.reader import load_recognizer
     from crnn_ocr.text.dictionary import load_dictionary
 
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 recognizer.set_decoder(dictionary=load_dictionary(lang, recognizer.vocab))
                 corrected = [p.text for p in recognizer.recognize_arrays(images)]
-            except Exception as e:  # a model that can spell none of the language's words
+            except VocabError as e:  # a model that can spell none of the language's words
                 corrected = None
                 print(f"{lang}: no dictionary for {name}: {e}", file=sys.stderr)
             rows[lang].append("{:.1f} / {:.2f}".format(*score(truths, raw)))

@@ -20,9 +20,7 @@ def _vocab(vocab: str | None, vocab_file: str | None):
 
     if vocab_file:
         return Vocab.from_file(vocab_file)
-    if vocab and named_charset(vocab):
-        return Vocab(named_charset(vocab))
-    return Vocab(vocab) if vocab else None
+    return Vocab(named_charset(vocab) or vocab) if vocab else None
 
 
 def _bar(count: int, top: int, width: int = 40) -> str:

@@ -100,10 +100,8 @@ def resolve_vocab(cfg: TrainConfig, init: dict | None) -> Vocab | None:
     charset; None means: derive from the data."""
     if cfg.vocab_file:
         return Vocab.from_file(cfg.vocab_file)
-    if cfg.vocab and named_charset(cfg.vocab):
-        return Vocab(named_charset(cfg.vocab))
     if cfg.vocab:
-        return Vocab(cfg.vocab)
+        return Vocab(named_charset(cfg.vocab) or cfg.vocab)
     if init is not None:
         return Vocab(init["vocab"])
     if any(s.path == SYNTH for s in cfg.train):

@@ -4,11 +4,10 @@ from pathlib import Path
 
 from wordfreq import top_n_list
 
+from crnn_ocr.defaults import FIRST_LANGUAGES, LATIN_LANGUAGES
 from crnn_ocr.text.vocab import LATIN_CHARSET
 
 HERE = Path(__file__).resolve().parent
-FIRST_LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "nl")
-LATIN_LANGUAGES = ("cs", "pl", "sk", "sl", "hr", "hu", "ro", "tr", "lv", "lt", "fi", "sv", "da", "nb", "is", "ca")
 WORDFREQ_CODE = {"hr": "sh"}  # wordfreq lists Croatian, Bosnian and Serbian together; the Latin spellings are kept
 LETTERS = {c for c in LATIN_CHARSET if c.isalpha()}
 

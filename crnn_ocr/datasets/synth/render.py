@@ -127,13 +127,7 @@ class Renderer:
         h, w = mask.shape
         if rng.random() < 0.15:  # curved baseline
             amplitude = rng.uniform(0.05, 0.25) * size
-            period = rng.uniform(1.5, 4.0) * w
-            phase = rng.uniform(0, 2 * np.pi)
-            xs = np.arange(w, dtype=np.float32)
-            shift = (amplitude * np.sin(2 * np.pi * xs / period + phase)).astype(np.float32)
-            map_x = np.tile(xs, (h, 1))
-            map_y = np.arange(h, dtype=np.float32)[:, None] + shift[None, :]
-            mask = cv2.remap(mask, map_x, map_y, cv2.INTER_LINEAR, borderValue=0)
+            mask = wave(mask, amplitude, rng.uniform(1.5, 4.0) * w, rng.uniform(0, 2 * np.pi))
         r = rng.random()
         if r < 0.6:
             angle = rng.gauss(0, 1.5) if rng.random() < 0.8 else rng.uniform(-8, 8)
@@ -158,12 +152,8 @@ class Renderer:
             return arch(mask, rng.uniform(0.6, 2.4) * rng.choice((1, -1)))
         if r < 0.85:
             return self._steep_perspective(mask, size, rng, nprng)
-        h, w = mask.shape
         amplitude = rng.uniform(0.25, 0.4) * size  # the mask's padding is about half the size: strokes stay in
-        xs = np.arange(w, dtype=np.float32)
-        shift = (amplitude * np.sin(2 * np.pi * xs / (rng.uniform(0.8, 1.6) * w) + rng.uniform(0, 2 * np.pi)))
-        map_y = np.arange(h, dtype=np.float32)[:, None] + shift.astype(np.float32)[None, :]
-        return cv2.remap(mask, np.tile(xs, (h, 1)), map_y, cv2.INTER_LINEAR, borderValue=0)
+        return wave(mask, amplitude, rng.uniform(0.8, 1.6) * mask.shape[1], rng.uniform(0, 2 * np.pi))
 
     @staticmethod
     def _steep_perspective(mask: np.ndarray, size: int, rng: random.Random, nprng: np.random.Generator) -> np.ndarray:
@@ -356,6 +346,15 @@ class Renderer:
             if ok:
                 image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
         return image
+
+
+def wave(mask: np.ndarray, amplitude: float, period: float, phase: float) -> np.ndarray:
+    """`mask` with its columns shifted up and down along a sine of `amplitude` pixels and `period` pixels."""
+    h, w = mask.shape
+    xs = np.arange(w, dtype=np.float32)
+    shift = (amplitude * np.sin(2 * np.pi * xs / period + phase)).astype(np.float32)
+    map_y = np.arange(h, dtype=np.float32)[:, None] + shift[None, :]
+    return cv2.remap(mask, np.tile(xs, (h, 1)), map_y, cv2.INTER_LINEAR, borderValue=0)
 
 
 def arch(mask: np.ndarray, bend: float) -> np.ndarray:
