@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from crnn_ocr.cli import main
 from crnn_ocr.datasets.sources import open_source
-from crnn_ocr.datasets.synth.codes import FAMILIES, VIN_CHARS, ean13, iban, plate, sample_code, upc_a, vin
+from crnn_ocr.datasets.synth.codes import FAMILIES, PLATE_PATTERNS, VIN_CHARS, ean13, iban, plate, sample_code, upc_a, vin
 from crnn_ocr.text.vocab import DEFAULT_CHARSET
 
 FONTS = Path(__file__).resolve().parents[1] / "data" / "fonts"
@@ -39,6 +39,10 @@ def test_barcode_digits_carry_their_check_digit():
     for code in (upc_a(rng) for _ in range(100)):
         digits = list(map(int, code))
         assert len(digits) == 12 and (3 * sum(digits[0::2]) + sum(digits[1::2])) % 10 == 0
+
+
+def test_plate_patterns_hold_only_pattern_letters_and_separators():
+    assert all(set(p) <= set("A9CX -") for p in PLATE_PATTERNS)
 
 
 def test_vins_plates_and_every_family_are_writable_strings():

@@ -28,7 +28,7 @@ PLATE_PATTERNS = (
     "AA 99999", "AAA 9A99",  # Poland
     "9A9 9999",         # Czechia
     "AA 999999",        # Switzerland
-    "ABC-999", "AAA 999",  # Nordic, Baltic
+    "AAA-999", "AAA 999",  # Nordic, Baltic
     "9AAA999", "AAA 9999", "AAA-9999", "999 AAA",  # United States
     "AA-99-99", "99-AA-99",  # Portugal
     "A 999 AA", "A 9999 AA",  # Austria, Slovakia-like
@@ -46,7 +46,7 @@ def plate(rng: random.Random) -> str:
     if rng.random() < 0.25:  # Germany: district, letters, digits
         district = fill("A" * rng.randint(1, 3), rng)
         return f"{district}{rng.choice((' ', '-'))}{fill('A' * rng.randint(1, 2), rng)} {rng.randint(1, 9999)}"
-    return fill(rng.choice(PLATE_PATTERNS), rng).replace("ABC", fill("AAA", rng))
+    return fill(rng.choice(PLATE_PATTERNS), rng)
 
 
 IBAN_BBAN = {"DE": "999999999999999999", "FR": "9999999999XXXXXXXXXXX99", "GB": "AAAA99999999999999",
