@@ -196,3 +196,36 @@ def test_a_textless_photo_the_detector_misses_still_prints_nothing(recognizer):
     rng = np.random.default_rng(3)
     image = (rng.normal(0, 30, (560, 1500, 3)) + (90, 120, 80)).clip(0, 255).astype(np.uint8)
     assert read_page(recognizer, image, detector=BlindDetector()).text == ""
+
+
+def _line(text: str, confidence: float):
+    from crnn_ocr.page.reading import LineResult
+
+    return LineResult(text, confidence, (0, 0, 10, 10), ((0, 0), (10, 0), (10, 10), (0, 10)))
+
+
+@pytest.mark.parametrize("text, confidence, layout, clutter", [
+    ("1", 0.6, "photo", True), ("|", 0.85, "photo", True), (" I ", 0.5, "photo", True), ("1", 0.95, "photo", False),
+    ("RM", 0.6, "page", False), ("I", 0.45, "page", True), ("12.00", 0.6, "photo", False),
+    ("TOTAL", 0.3, "page", True), ("TOTAL", 0.45, "photo", False), ("", 0.45, "page", True)])
+def test_weak_short_marks_are_clutter_and_words_are_not(text, confidence, layout, clutter):
+    from crnn_ocr.page.reading import is_clutter
+
+    assert is_clutter(_line(text, confidence), layout) is clutter
+
+
+def test_specks_and_rules_on_a_page_print_no_weak_marks(recognizer):
+    image = Image.new("L", (900, 500), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(FONT, 28)
+    texts = ["Fresh bread daily from our bakery", "Open until midnight every day", "Ask about our weekly offers"]
+    for i, text in enumerate(texts):
+        draw.text((120, 80 + 60 * i), text, font=font, fill=0)
+    for x in (40, 60, 820):  # ruled lines in the margins
+        draw.rectangle((x, 60, x + 4, 420), fill=0)
+    draw.rectangle((300, 330, 306, 360), fill=0)
+    draw.ellipse((500, 340, 512, 352), fill=0)  # a speck that reads as a weak "0"
+    result = read_page(recognizer, np.asarray(image))
+    assert result.layout == "page"
+    assert [line.text for line in result.lines[:3]] == texts
+    assert all(len(line.text.strip()) > 2 or line.confidence >= 0.5 for line in result.lines)
