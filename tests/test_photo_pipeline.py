@@ -98,6 +98,8 @@ def test_auto_sends_photos_to_the_detector_and_documents_to_the_line_finder(reco
     document = Image.fromarray(page)
     ImageDraw.Draw(document).text((50, 100), "A plain document line", fill=0, font=ImageFont.truetype(FONT, 30))
     assert looks_like_document(np.asarray(document.convert("RGB"))) and not looks_like_document(photo)
+    photographed_sheet = np.clip(np.asarray(document.convert("RGB")).astype(int) - 100, 0, 255).astype(np.uint8)
+    assert not looks_like_document(photographed_sheet)  # the same sheet under room light: gray paper, not a scan
     result = read_page(recognizer, np.asarray(document), detector=detector)
     assert result.layout == "page" and detector.calls == 1 and result.lines[0].text == "A plain document line"
     crop = Image.fromarray(photo).crop((40, 100, 560, 190))
