@@ -436,8 +436,11 @@ def test_long_line_is_read_in_chunks_and_merged():
     assert page.lines[0].text == text  # ... and the merge dropped them
     words = page.lines[0].words
     assert [w.text for w in words] == text.split()
-    for w, box in zip(words, word_boxes):
-        assert np.allclose(w.box, box, atol=1), (w.text, w.box, box)
+    from crnn_ocr.page.reading import WORD_BOX_MARGIN
+
+    for w, (x0, y0, x1, y1) in zip(words, word_boxes):  # the ink's box and a margin of a tenth of its height
+        m = WORD_BOX_MARGIN * (y1 - y0)
+        assert np.allclose(w.box, (x0 - m, y0 - m, x1 + m, y1 + m), atol=1.5), (w.text, w.box, (x0, y0, x1, y1))
     assert [c.char for c in page.lines[0].chars] == [c for c in text if c != " "]
     # Read whole (no chunks) it gives the same text.
     assert read_page(BarReader(), img, layout="line", chunk_width=0).lines[0].text == text
@@ -612,3 +615,14 @@ def test_a_page_with_more_lines_than_the_limit_reads_the_first_ones_and_says_so(
     capped = read_page(BarReader(), page.image, layout="page", limits=Limits(max_lines=2))
     assert len(full.lines) > 2 and [line.text for line in capped.lines] == [line.text for line in full.lines[:2]]
     assert capped.warnings == [f"{len(full.lines)} line candidates: read the first 2 in reading order"]
+
+
+def test_grow_quad_moves_every_side_out_along_the_quads_own_axes():
+    from crnn_ocr.page.reading import grow_quad
+
+    assert np.allclose(grow_quad(((10, 20), (50, 20), (50, 30), (10, 30)), 2), ((8, 18), (52, 18), (52, 32), (8, 32)))
+    c, s = np.cos(np.pi / 6), np.sin(np.pi / 6)
+    turned = np.array([[0, 0], [40 * c, 40 * s], [40 * c - 10 * s, 40 * s + 10 * c], [-10 * s, 10 * c]])
+    grown = np.asarray(grow_quad(turned, 1.0))
+    assert np.isclose(np.linalg.norm(grown[1] - grown[0]), 42) and np.isclose(np.linalg.norm(grown[3] - grown[0]), 12)
+    assert np.allclose(grown.mean(axis=0), turned.mean(axis=0))
