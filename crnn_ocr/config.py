@@ -84,6 +84,7 @@ class TrainConfig:
     vocab_file: str | None = None
     init: str | None = None
     freeze_cnn: bool = False
+    train_only: list[str] = field(default_factory=list)  # parts that learn ("rectifier", "cnn", "rnn", "head"): the rest stay
     steps: int = 10000
     batch_size: int = 64
     lr: float = 1e-3
@@ -128,9 +129,14 @@ class TrainConfig:
         _check(0 <= self.augment <= 1, "augment must be a probability in [0, 1]")
         _check(self.bucket_chunks >= 1, "bucket_chunks must be >= 1")
         _check(self.vocab is None or self.vocab_file is None, "give vocab or vocab_file, not both")
+        _check(isinstance(self.train_only, list) and all(isinstance(part, str) for part in self.train_only),
+               "train_only must be a list of part names, e.g. [\"rectifier\"]")
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "model": self.model.to_dict()}
+        data = {**dataclasses.asdict(self), "model": self.model.to_dict()}
+        if not data["train_only"]:  # left out when everything trains: runs saved before the key existed compare equal
+            del data["train_only"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:

@@ -154,6 +154,20 @@ def test_train_init_from_a_plain_checkpoint_with_rectify_in_the_config_trains_a_
     assert tuned.rectifier.points.weight.abs().sum() > 0  # it learned: no longer the zero-initialised identity
 
 
+def test_train_only_the_rectifier_leaves_the_init_network_as_it_was(tiny_checkpoint, rendered_lmdb, tmp_path):
+    from crnn_ocr.config import DataSource
+    from crnn_ocr.train.loop import train
+
+    run = TrainConfig(train=[DataSource(str(rendered_lmdb))], out=str(tmp_path / "run"), init=str(tiny_checkpoint),
+                      model=ModelConfig(rectify="tps"), train_only=["rectifier"], steps=2, batch_size=8,
+                      warmup_steps=0, val_every=100, checkpoint_every=2, threads=1, seed=0)
+    train(run, progress=False)
+    before = load_checkpoint(tiny_checkpoint)["state_dict"]
+    after = load_checkpoint(tmp_path / "run" / "last.pt")["state_dict"]
+    assert all(torch.equal(before[k], after[k]) for k in before)  # every tensor of the init network, statistics too
+    assert after["rectifier.points.weight"].abs().sum() > 0
+
+
 # --- ONNX ---
 
 def test_a_tps_model_exports_and_onnxruntime_agrees_at_two_widths(tmp_path, tiny_vocab):

@@ -184,6 +184,27 @@ def test_freeze_cnn_keeps_convolutions(rendered_lmdb, tmp_path):
     assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("rnn."))
 
 
+def test_train_only_the_head_keeps_every_other_tensor_and_statistic(rendered_lmdb, tmp_path):
+    base = tiny_config(rendered_lmdb, tmp_path / "base", steps=2)
+    train(base, progress=False)
+    head_only = tiny_config(rendered_lmdb, tmp_path / "head", steps=3, init=str(tmp_path / "base" / "last.pt"),
+                            train_only=["head"])
+    result = train(head_only, progress=False)
+    before = load_checkpoint(tmp_path / "base" / "last.pt")["state_dict"]
+    after = load_checkpoint(tmp_path / "head" / "last.pt")["state_dict"]
+    kept = [k for k in before if not k.startswith("head.")]
+    assert any("running_mean" in k for k in kept)  # BatchNorm statistics are among what must stay
+    assert all(torch.equal(before[k], after[k]) for k in kept)
+    assert not torch.equal(before["head.weight"], after["head.weight"])
+    assert result.report["trained_parameters"] == before["head.weight"].numel() + before["head.bias"].numel()
+    assert "train_only" not in base.to_dict() and head_only.to_dict()["train_only"] == ["head"]
+
+
+def test_train_only_names_a_part_the_model_lacks_says_which_it_has(rendered_lmdb, tmp_path):
+    with pytest.raises(ConfigError, match=r"no 'rectifier'; its parts are cnn, rnn, head"):
+        train(tiny_config(rendered_lmdb, tmp_path / "run", steps=1, train_only=["rectifier"]), progress=False)
+
+
 def test_sampler_is_deterministic_and_bucketed(rendered_lmdb):
     entries, _ = open_training_sources([DataSource(str(rendered_lmdb))], Vocab.default())
     a = StepSampler(entries, 16, seed=1, chunks=4)

@@ -43,6 +43,8 @@ def _split_source(spec: str):
                    "stops glibc returning freed memory. See benchmarks/results/allocator.md.")
 @click.option("--init", help="Start from this model (fine-tuning; the vocabulary may differ).")
 @click.option("--freeze-cnn", is_flag=True, default=None, help="Train only the recurrent layers and the head.")
+@click.option("--train-only", "train_only", multiple=True, metavar="PART",
+              help="Train only this part (repeatable: rectifier, cnn, rnn, head); the rest keep their weights.")
 @click.option("--vocab", help="Characters of the vocabulary, or a charset: 'default' (the shipped model's), 'latin' "
                                "(all of Latin script); default: from the data or --init.")
 @click.option("--vocab-file", type=click.Path(dir_okay=False))
@@ -52,8 +54,8 @@ def _split_source(spec: str):
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handles_errors
 def train(config_file, train_data, val, out, arch, height, steps, batch_size, lr, schedule, warmup_steps, val_every,
-          early_stop, max_minutes, device, precision, workers, threads, allocator, init, freeze_cnn, vocab, vocab_file, seed,
-          stop_after, fresh, quiet):
+          early_stop, max_minutes, device, precision, workers, threads, allocator, init, freeze_cnn, train_only, vocab,
+          vocab_file, seed, stop_after, fresh, quiet):
     """Train or fine-tune a model; an interrupted run continues when started again with the same --out."""
     from crnn_ocr.config import TrainConfig, load_config_file
 
@@ -61,7 +63,8 @@ def train(config_file, train_data, val, out, arch, height, steps, batch_size, lr
         "out": out, "steps": steps, "batch_size": batch_size, "lr": lr, "schedule": schedule,
         "warmup_steps": warmup_steps, "val_every": val_every, "early_stop": early_stop, "max_minutes": max_minutes,
         "device": device, "precision": precision, "workers": workers, "threads": threads, "init": init,
-        "freeze_cnn": freeze_cnn, "vocab": vocab, "vocab_file": vocab_file, "seed": seed,
+        "freeze_cnn": freeze_cnn, "train_only": list(train_only) or None, "vocab": vocab, "vocab_file": vocab_file,
+        "seed": seed,
     }
     if train_data:
         overrides["train"] = [vars(_split_source(s)) for s in train_data]

@@ -3,6 +3,7 @@
 >>> import torch
 >>> from torch import nn
 >>> from crnn_ocr.config import ModelConfig
+from crnn_ocr.errors import ConfigError
 >>> class Tiny(RecognitionModel):
 ...     time_stride = 4
 ...     def __init__(self, cfg, num_classes):
@@ -23,6 +24,7 @@ import dataclasses
 from torch import nn
 
 from crnn_ocr.config import ModelConfig
+from crnn_ocr.errors import ConfigError
 
 
 class RecognitionModel(nn.Module):
@@ -58,3 +60,22 @@ class RecognitionModel(nn.Module):
         for p in self.backbone().parameters():
             p.requires_grad_(False)
         self.backbone().eval()
+
+    def parts(self) -> dict[str, nn.Module]:
+        """The named parts a fine-tuning run can train alone (`train_only`): the model's direct sub-modules that
+        hold weights, e.g. rectifier, cnn, rnn, head."""
+        return {name: module for name, module in self.named_children() if any(True for _ in module.parameters())}
+
+    def train_only(self, names: list[str]) -> None:
+        """Train only the named parts (see `parts`): the others get no gradients and run as at inference (fixed
+        BatchNorm statistics, no dropout); call again after each `train()`. ConfigError for a part it lacks."""
+        parts = self.parts()
+        unknown = [name for name in names if name not in parts]
+        if unknown:
+            raise ConfigError(f"train_only: this model has no {', '.join(map(repr, unknown))}; its parts are "
+                              f"{', '.join(parts)}")
+        for name, module in self.named_children():
+            if name not in names:
+                for p in module.parameters():
+                    p.requires_grad_(False)
+                module.eval()

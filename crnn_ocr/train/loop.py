@@ -185,7 +185,7 @@ def loader_worker_init(_: int = 0) -> None:
 
 
 # model settings that a resumed run must share with the run it continues; training settings may change
-MODEL_KEYS = ("model", "vocab", "vocab_file", "init")
+MODEL_KEYS = ("model", "vocab", "vocab_file", "init", "train_only")
 WARN_KEYS = ("lr", "batch_size", "weight_decay", "schedule", "warmup_steps", "min_lr_ratio", "grad_clip", "seed", "train")
 
 
@@ -238,6 +238,8 @@ class Run:
         self.model.train()
         if self.cfg.freeze_cnn:
             self.net.backbone().eval()
+        if self.cfg.train_only:
+            self.net.train_only(self.cfg.train_only)
 
 
 def start_run(cfg: TrainConfig, device: str, resume: bool, log) -> tuple[Run, dict, list]:
@@ -265,7 +267,10 @@ def start_run(cfg: TrainConfig, device: str, resume: bool, log) -> tuple[Run, di
     model.to(device)
     if cfg.freeze_cnn:
         model.freeze_backbone()
+    if cfg.train_only:
+        model.train_only(cfg.train_only)
     report["parameters"] = sum(p.numel() for p in model.parameters())
+    report["trained_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     report["vocab_size"] = len(vocab)
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
