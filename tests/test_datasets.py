@@ -107,6 +107,34 @@ def test_reference_labels_are_nfc(tmp_path):
     assert open_source(path).label(0) == unicodedata.normalize("NFC", "Grüße")
 
 
+def _first_image_shape(source, queue) -> None:
+    try:
+        queue.put(source.load(0, 1)[0].shape)
+    except Exception as e:  # noqa: BLE001 - reported to the parent
+        queue.put(f"{type(e).__name__}: {e}")
+
+
+def test_an_lmdb_read_before_a_fork_reads_in_the_forked_child(tmp_path):
+    """Training's loader workers are forked after the trainer has read the LMDB; lmdb >= 3 refuses to open a path
+    twice in one process, so the child must drop the copy of the environment it inherited."""
+    import multiprocessing
+
+    path = tmp_path / "fork.lmdb"
+    with LmdbWriter(path) as w:
+        for image, label in SAMPLES:
+            w.add(image, label)
+    source = open_source(path)
+    parent_shape = source.load(0, 1)[0].shape
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_first_image_shape, args=(source, queue))
+    child.start()
+    child_result = queue.get(timeout=60)
+    child.join(60)
+    assert child_result == parent_shape == (20, 40)
+    assert source.load(1, 1)[1] == "Grüße €5"  # and the parent still reads
+
+
 def test_several_lmdbs_at_once(tmp_path):
     for name, part in (("a.lmdb", SAMPLES[:2]), ("b.lmdb", SAMPLES[2:])):
         with LmdbWriter(tmp_path / "all" / name) as writer:

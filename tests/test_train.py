@@ -146,9 +146,28 @@ def test_training_on_unusable_data_fails_and_writes_no_model(tmp_path):
     with LmdbWriter(garbage) as writer:
         for i in range(16):
             writer.add(b"not an image at all %d" % i, "word", (40, 20))
-    with pytest.raises(DatasetError, match="no usable training sample in steps 1-4: 32 unreadable images"):
-        train(tiny_config(garbage, tmp_path / "run", steps=4, val_every=100), progress=False)
+    with pytest.raises(DatasetError, match="no usable training sample in steps 1-2: 16 unreadable images"):
+        train(tiny_config(garbage, tmp_path / "run", steps=4, val_every=100), progress=False)  # stops at the first log
     assert not (tmp_path / "run" / "best.pt").exists()
+
+
+def test_a_run_that_cannot_read_most_of_its_samples_stops_and_says_so(rendered_lmdb, tmp_path):
+    from crnn_ocr.datasets.lmdb_writer import LmdbWriter
+    from crnn_ocr.errors import DatasetError
+
+    garbage = tmp_path / "garbage.lmdb"
+    with LmdbWriter(garbage) as writer:
+        for i in range(16):
+            writer.add(b"not an image at all %d" % i, "word", (40, 20))
+    cfg = tiny_config(rendered_lmdb, tmp_path / "run", steps=8, val_every=100,
+                      train=[DataSource(str(rendered_lmdb), ratio=0.2), DataSource(str(garbage), ratio=0.8)])
+    with pytest.raises(DatasetError, match=r"of the samples drawn by step 2 \(\d+%\) could not be read"):
+        train(cfg, progress=False)
+    rows = read_log(tmp_path / "run")
+    assert rows[-1]["step"] == "2" and int(rows[-1]["skipped_corrupt"]) > 8
+    # the same LMDB read by a forked loader worker after this process has opened it: every sample loads
+    assert train(tiny_config(rendered_lmdb, tmp_path / "fine", steps=4, val_every=100, workers=1), progress=False).step == 4
+    assert {row["skipped_corrupt"] for row in read_log(tmp_path / "fine")} == {"0"}
 
 
 def test_finetune_with_new_vocabulary(rendered_lmdb, tmp_path):

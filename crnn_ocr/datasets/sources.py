@@ -98,6 +98,8 @@ def shared_env(path: Path) -> lmdb.Environment:
     pid = os.getpid()
     cached = _ENVS.get(key)
     if cached is None or cached[0] != pid:
+        if cached is not None:  # inherited through fork: unusable here, and lmdb >= 3 refuses a second open of the path
+            cached[1].close()  # until this process's copy is closed (the parent's stays open)
         env = lmdb.open(key, readonly=True, lock=False, readahead=False, meminit=False, max_readers=64)
         _check_complete(env, path)
         _ENVS[key] = (pid, env)

@@ -185,6 +185,7 @@ def loader_worker_init(_: int = 0) -> None:
 
 
 # model settings that a resumed run must share with the run it continues; training settings may change
+MAX_UNREADABLE_SHARE = 0.5  # a log interval in which more of the drawn samples than this failed to load stops the run
 MODEL_KEYS = ("model", "vocab", "vocab_file", "init", "train_only")
 WARN_KEYS = ("lr", "batch_size", "weight_decay", "schedule", "warmup_steps", "min_lr_ratio", "grad_clip", "seed", "train")
 
@@ -338,6 +339,10 @@ class Window:
 
     def reset(self) -> None:
         self.loss, self.n, self.images, self.too_long, self.corrupt, self.time = 0.0, 0, 0, 0, 0, time.time()
+        self.drawn = 0  # samples this process drew, usable or not
+
+    def unreadable_share(self) -> float:
+        return self.corrupt / self.drawn if self.drawn else 0.0
 
     def add(self, batch: dict, loss: torch.Tensor, world: int) -> None:
         images = 0 if batch["images"] is None else len(batch["images"]) * world
@@ -346,6 +351,7 @@ class Window:
         self.images += images
         self.too_long += batch["too_long"]
         self.corrupt += batch["corrupt"]
+        self.drawn += batch["corrupt"] + batch["too_long"] + (0 if batch["images"] is None else len(batch["images"]))
         self.total_images += images
         self.total_too_long += batch["too_long"]
         self.total_corrupt += batch["corrupt"]
@@ -470,7 +476,11 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = True, log=prin
             at_val = bool(cfg.val) and (step % cfg.val_every == 0 or step == cfg.steps)
             over_time = cfg.max_minutes > 0 and (time.time() - started) > cfg.max_minutes * 60
             signalled = bool(stop_request.signal)
+            unreadable = window.unreadable_share()
             row = window.row(step, lr, started) if (at_log or at_val or over_time or signalled) else None
+            if row is not None and unreadable > MAX_UNREADABLE_SHARE:
+                stopped = (f"stopped: {row['skipped_corrupt']} of the samples drawn by step {step} "
+                           f"({unreadable:.0%}) could not be read")
             if row is not None:
                 bar.set_postfix(loss=row["loss"], img_s=row["images_per_s"], lr=row["lr"])
             if at_val and dist.main:
@@ -508,6 +518,9 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = True, log=prin
         raise DatasetError(f"no usable training sample in steps {first_step + 1}-{run.step}: "
                            f"{window.total_corrupt} unreadable images, {window.total_too_long} labels too long for "
                            "their image; no model written (see log.csv)")
+    if stopped.startswith("stopped: "):
+        raise DatasetError(f"{stopped.removeprefix('stopped: ')}; the run stops rather than train on the rest "
+                           f"(check the sources with `ocr data inspect`; {last_path} holds it so far)")
     if dist.main:
         if not cfg.val and run.step == cfg.steps:
             run.save(out / "best.pt")
