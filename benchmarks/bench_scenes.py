@@ -20,6 +20,10 @@ Engines (--engines, comma-separated; default: all, ours_linefinder only when `ou
     .venv-bench/bin/python benchmarks/bench_scenes.py --limit 3 --pictures 1 --out /tmp/bench   # smoke run
     .venv-bench/bin/python benchmarks/bench_scenes.py                                            # everything
 
+Speed at the issue's size: --speed N photos of ../shared/train/scenes (MSRA-TD500 and Street View training photos,
+never eval images), each scaled to cover 1280x720 and centre-cropped to it, read by every engine at the line level;
+CPU s per photo (mean and median) and peak RSS of the process after the engine ran them, in its own table.
+
 Writes scenes.md (the command, the machine, versions, one table per set), scenes.json (everything, per image) and
 scenes_boxes.png (every engine's line boxes on --pictures dev images of ../shared/train/scenes/msra_td500_train,
 never eval images) into --out. An engine that cannot run here is reported as "not available: <reason>". Offline:
@@ -52,6 +56,8 @@ from crnn_ocr.image.io import read_image  # noqa: E402
 
 EVAL = REPO.parent / "shared" / "eval"
 DEV = REPO.parent / "shared" / "train" / "scenes" / "msra_td500_train"
+SPEED_SETS = ("msra_td500_train", "svt_scenes_train")  # training photos, for timing only
+SPEED_SIZE = (1280, 720)
 OUT = REPO / "benchmarks" / "results"
 ENGINES = ["ours", "ours_linefinder", "ppocrv4", "ppocrv6_small", "tesseract_psm11", "tesseract_psm3"]
 TITLES = {"msra_td500_test": "MSRA-TD500 test", "funsd_test": "FUNSD test", "sroie_pages": "SROIE pages"}
@@ -264,7 +270,32 @@ def make_engine(key: str, detector: str | None):
 
 # ------------------------------------------------------------------------------------------------- runs
 
-def run_engine(key: str, engine, sets: dict, dev: list[dict]) -> dict:
+def speed_photos(count: int) -> list:
+    """`count` training photos (alternating between SPEED_SETS), each scaled to cover SPEED_SIZE and centre-cropped."""
+    import cv2
+
+    w, h = SPEED_SIZE
+    lists = [[DEV.parent / name / r["image"] for r in read_labels(DEV.parent / name)]
+             for name in SPEED_SETS if (DEV.parent / name / LABELS_FILE).is_file()]
+    paths = [path for group in zip(*lists) for path in group][:count] if lists else []
+    photos = []
+    for path in paths:
+        rgb = read_image(path, channels=3)
+        scale = max(w / rgb.shape[1], h / rgb.shape[0])
+        big = cv2.resize(rgb, (max(w, round(rgb.shape[1] * scale)), max(h, round(rgb.shape[0] * scale))),
+                         interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        y, x = (big.shape[0] - h) // 2, (big.shape[1] - w) // 2
+        photos.append(big[y:y + h, x:x + w].copy())
+    return photos
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def run_engine(key: str, engine, sets: dict, dev: list[dict], photos: list | None = None) -> dict:
     """Load, warm up, read every image of every set and the dev images; scores per set."""
     r: dict = {"engine": key, "label": engine.label}
     start = time.perf_counter()
@@ -296,6 +327,20 @@ def run_engine(key: str, engine, sets: dict, dev: list[dict]) -> dict:
                            statistics.fmean(wall), "failures": failures, "cpu_s": cpu, "predictions": predictions}
         print(f"[{key}] {name}: {len(records)} images, H {scores['hmean']:.3f}, "
               f"{statistics.fmean(cpu):.2f} CPU s/image, {len(failures)} failures", file=sys.stderr, flush=True)
+    if photos:
+        cpu = []
+        for photo in photos:
+            image = engine.prepare(photo)
+            c0 = time.process_time()
+            try:
+                engine(image, "line")
+            except Exception:  # noqa: BLE001 - timed all the same
+                pass
+            cpu.append(time.process_time() - c0)
+        r["speed"] = {"photos": len(photos), "cpu_s_mean": statistics.fmean(cpu), "cpu_s_median": statistics.median(cpu),
+                      "peak_rss_mb": peak_rss_mb()}
+        print(f"[{key}] {len(photos)} photos at {SPEED_SIZE[0]}x{SPEED_SIZE[1]}: {statistics.fmean(cpu):.3f} CPU s/photo",
+              file=sys.stderr, flush=True)
     r["dev"] = {}
     for record in dev:
         try:
@@ -342,6 +387,18 @@ def write_markdown(path: Path, report: dict) -> str:
         if s["regions"] and not s["transcribed"]:
             skipped.clear()  # said in the notes
         lines += [f"- e2e and BoW not scored for some engine: {why}" for why in sorted(skipped - {None})]
+        lines.append("")
+    speed = [r for r in report["engines"] if r.get("speed")]
+    if speed:
+        w, h = SPEED_SIZE
+        lines += [f"## Speed on {w}x{h} photos", "",
+                  f"{speed[0]['speed']['photos']} training photos of {' and '.join(SPEED_SETS)} (never eval images), "
+                  f"each scaled to cover {w}x{h} and centre-cropped to it, read whole (lines) by each engine in the "
+                  "same process as its scored sets, one thread. Peak RSS: the process's high-water mark after the "
+                  "engine's last photo (it includes every engine run before it in this process).", "",
+                  "| engine | CPU s/photo (mean) | median | peak RSS MB |", "|---|---:|---:|---:|"]
+        lines += [f"| {r['label']} | {r['speed']['cpu_s_mean']:.3f} | {r['speed']['cpu_s_median']:.3f} | "
+                  f"{r['speed']['peak_rss_mb']:.0f} |" for r in speed]
         lines.append("")
     lines += ["## How each engine's boxes were taken", ""]
     for r in report["engines"]:
@@ -413,6 +470,8 @@ def main(argv=None) -> int:
     p.add_argument("--eval-dir", default=str(EVAL), help="the evaluation sets (default: ../shared/eval)")
     p.add_argument("--detector", help="our detector (.onnx); default: the shipped weights/text_detector.onnx")
     p.add_argument("--no-detector", action="store_true", help="`ours` without a detector (the line finder)")
+    p.add_argument("--speed", type=int, default=40,
+                   help="training photos at 1280x720 to time every engine on (0: none)")
     args = p.parse_args(argv)
 
     try:
@@ -440,6 +499,7 @@ def main(argv=None) -> int:
         records = records[: args.limit] if args.limit else records
         sets[name] = (folder, records, default_level(records))
     dev = read_labels(DEV)[: args.pictures] if args.pictures and (DEV / LABELS_FILE).is_file() else []
+    photos = speed_photos(args.speed) if args.speed else []
 
     argv_shown = list(argv if argv is not None else sys.argv[1:])
     python = os.path.relpath(sys.executable, REPO) if sys.executable.startswith(str(REPO)) else sys.executable
@@ -469,7 +529,7 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     for key in engines:
         print(f"== {key}", file=sys.stderr, flush=True)
-        r = run_engine(key, make_engine(key, detector), sets, dev)
+        r = run_engine(key, make_engine(key, detector), sets, dev, photos)
         if r["status"] != "ok":
             print(f"  not available: {r['reason']}", file=sys.stderr, flush=True)
         report["engines"].append(r)
