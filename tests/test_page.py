@@ -626,3 +626,14 @@ def test_grow_quad_moves_every_side_out_along_the_quads_own_axes():
     grown = np.asarray(grow_quad(turned, 1.0))
     assert np.isclose(np.linalg.norm(grown[1] - grown[0]), 42) and np.isclose(np.linalg.norm(grown[3] - grown[0]), 12)
     assert np.allclose(grown.mean(axis=0), turned.mean(axis=0))
+
+
+def test_scale_across_changes_a_quads_height_about_its_centre_line_and_keeps_its_length():
+    from crnn_ocr.page.reading import scale_across
+
+    assert np.allclose(scale_across(((10, 20), (50, 20), (50, 40), (10, 40)), 0.9), ((10, 21), (50, 21), (50, 39), (10, 39)))
+    c, s = np.cos(np.pi / 6), np.sin(np.pi / 6)
+    turned = np.array([[0, 0], [40 * c, 40 * s], [40 * c - 10 * s, 40 * s + 10 * c], [-10 * s, 10 * c]])
+    half = np.asarray(scale_across(turned, 0.5))
+    assert np.isclose(np.linalg.norm(half[1] - half[0]), 40) and np.isclose(np.linalg.norm(half[3] - half[0]), 5)
+    assert np.allclose(half.mean(axis=0), turned.mean(axis=0))
