@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import sys
 from pathlib import Path
@@ -34,7 +33,7 @@ def render_dev_set(curved: float, count: int, seed: int, fonts) -> tuple[list, l
 
 
 def main(argv: list[str] | None = None) -> int:
-    from machine import cpu_name
+    from machine import write_table_report
 
     from crnn_ocr.datasets.synth import discover_fonts
     from crnn_ocr.reader import load_recognizer
@@ -60,17 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(cells)
         print(" | ".join(cells), file=sys.stderr)
     command = "python benchmarks/bench_curved.py " + " ".join(f"--model {m}" for m in (args.model or []))
-    lines = ["# Curved and slanted text, rendered dev sets", "",
-             f"`{command.strip()} --count {args.count} --seed {args.seed}`", "",
-             f"{args.count} English crops (words and, a fifth of them, short lines) rendered from seed {args.seed}, "
+    about = (f"{args.count} English crops (words and, a fifth of them, short lines) rendered from seed {args.seed}, "
              "bent (`--curved 1`) and straight (the default renderer, which bends a few lines gently); the network "
-             "alone (no dictionary), exact match and CER in percent, one thread.", "",
-             f"Machine: {cpu_name()}, {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}; "
-             f"{len(fonts)} fonts.", "",
-             "| model | curved exact / CER | straight exact / CER |", "|---|---|---|"]
-    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
-    Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print("\n".join(lines))
+             "alone (no dictionary), exact match and CER in percent, one thread.")
+    print(write_table_report(args.out, "Curved and slanted text, rendered dev sets",
+                             f"{command.strip()} --count {args.count} --seed {args.seed}", about, len(fonts),
+                             ["model", "curved exact / CER", "straight exact / CER"], rows))
     return 0
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import sys
 from pathlib import Path
@@ -41,7 +40,7 @@ def score(truths: list[str], readings: list[str]) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from machine import cpu_name
+    from machine import write_table_report
 
     from crnn_ocr.datasets.synth import discover_fonts
     from crnn_ocr.datasets.synth.text import LANGUAGES
@@ -86,17 +85,12 @@ def main(argv: list[str] | None = None) -> int:
             print(lang, name, rows[lang][-2], rows[lang][-1], file=sys.stderr)
 
     command = "python benchmarks/bench_languages.py " + " ".join(f"--model {m}" for m in (args.model or []))
-    lines = ["# Latin-script languages, rendered dev sets", "",
-             f"`{command.strip()} --count {args.count} --seed {args.seed}`", "",
-             f"{args.count} crops per language (words and, a fifth of them, short lines of that language's words, "
+    about = (f"{args.count} crops per language (words and, a fifth of them, short lines of that language's words, "
              "numbers and codes), rendered with `--charset latin` from the fonts found on the machine; exact match and "
-             "character error rate in percent, one thread.", "",
-             f"Machine: {cpu_name()}, {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}; "
-             f"{len(fonts)} fonts.", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(rows[lang]) + " |" for lang in languages]
-    Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print("\n".join(lines))
+             "character error rate in percent, one thread.")
+    print(write_table_report(args.out, "Latin-script languages, rendered dev sets",
+                             f"{command.strip()} --count {args.count} --seed {args.seed}", about, len(fonts), header,
+                             [rows[lang] for lang in languages]))
     return 0
 
 
