@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 import os
 import platform
 import subprocess
@@ -159,10 +160,12 @@ def test_a_run_that_cannot_read_most_of_its_samples_stops_and_says_so(rendered_l
     with LmdbWriter(garbage) as writer:
         for i in range(16):
             writer.add(b"not an image at all %d" % i, "word", (40, 20))
-    cfg = tiny_config(rendered_lmdb, tmp_path / "run", steps=8, val_every=100,
+    cfg = tiny_config(rendered_lmdb, tmp_path / "run", steps=8, val_every=100, workers=1,
                       train=[DataSource(str(rendered_lmdb), ratio=0.2), DataSource(str(garbage), ratio=0.8)])
     with pytest.raises(DatasetError, match=r"of the samples drawn by step 2 \(\d+%\) could not be read"):
         train(cfg, progress=False)
+    # the loader worker (which ignores SIGTERM) is gone: an exit would otherwise wait for it forever
+    assert not multiprocessing.active_children()
     rows = read_log(tmp_path / "run")
     assert rows[-1]["step"] == "2" and int(rows[-1]["skipped_corrupt"]) > 8
     # the same LMDB read by a forked loader worker after this process has opened it: every sample loads

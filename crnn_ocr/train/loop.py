@@ -184,6 +184,19 @@ def loader_worker_init(_: int = 0) -> None:
     torch.set_num_threads(1)  # loader workers must not compete with the training threads
 
 
+def stop_loader_workers(batches) -> None:
+    """Loader workers ignore SIGTERM (`loader_worker_init`), so the terminate() that multiprocessing sends its
+    children at exit cannot end one, and the exit then waits for it forever: shut the workers down as the loader
+    does when it runs out, and kill any still alive (a run that stopped early, or raised, leaves them waiting)."""
+    shutdown = getattr(batches, "_shutdown_workers", None)
+    if shutdown is not None:
+        shutdown()
+    for worker in getattr(batches, "_workers", []):
+        if worker.is_alive():
+            worker.kill()
+            worker.join(5)
+
+
 # model settings that a resumed run must share with the run it continues; training settings may change
 MAX_UNREADABLE_SHARE = 0.5  # a log interval in which more of the drawn samples than this failed to load stops the run
 MODEL_KEYS = ("model", "vocab", "vocab_file", "init", "train_only")
@@ -508,6 +521,7 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = True, log=prin
             if dist.main and run.step % cfg.checkpoint_every != 0:
                 run.save(last_path)
     finally:
+        stop_loader_workers(batches)
         stop_request.restore()
         bar.close()
         if run_log is not None:
