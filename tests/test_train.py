@@ -227,6 +227,44 @@ def test_train_only_names_a_part_the_model_lacks_says_which_it_has(rendered_lmdb
         train(tiny_config(rendered_lmdb, tmp_path / "run", steps=1, train_only=["rectifier"]), progress=False)
 
 
+RUN_UNTIL_SIGNALLED = """
+import json, sys
+from crnn_ocr.config import DataSource, ModelConfig, TrainConfig
+from crnn_ocr.train.loop import train
+cfg = TrainConfig(train=[DataSource(sys.argv[1])], out=sys.argv[2], model=ModelConfig(**json.loads(sys.argv[3])),
+                  vocab="default", steps=100000, batch_size=8, warmup_steps=0, log_every=1, checkpoint_every=1000,
+                  val_every=100000, threads=1, workers=1, seed=0)
+result = train(cfg, progress=False)
+print(json.dumps({"step": result.step, "stopped": result.stopped}))
+"""
+
+
+def test_a_run_signalled_with_its_loader_worker_saves_and_exits(rendered_lmdb, tmp_path):
+    """SIGTERM to the whole process group (a scheduler, `kill -- -PGID`): the worker ignores it, the trainer
+    finishes its step, saves and exits; the exit must not wait for the worker (it did, for ever)."""
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-c", RUN_UNTIL_SIGNALLED, str(rendered_lmdb), str(out),
+                             json.dumps(TINY_MODEL)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        for _ in range(600):  # until a few steps are logged (or the run failed)
+            if proc.poll() is not None or ((out / "log.csv").is_file() and len(read_log(out)) >= 3):
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.stderr.read()
+        os.killpg(proc.pid, signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=120)  # a hang, not a speed: the run used to never exit
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, stderr
+    result = json.loads(stdout.strip().splitlines()[-1])
+    assert result["stopped"] == f"stopped by SIGTERM after step {result['step']}" and (out / "last.pt").is_file()
+
+
 def test_sampler_is_deterministic_and_bucketed(rendered_lmdb):
     entries, _ = open_training_sources([DataSource(str(rendered_lmdb))], Vocab.default())
     a = StepSampler(entries, 16, seed=1, chunks=4)
