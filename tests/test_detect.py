@@ -367,6 +367,7 @@ def test_sigterm_to_the_whole_process_group_still_saves(scenes, tmp_path):
 
     result = train_detector(tiny_config(scenes, tmp_path / "run", workers=1), log=log)
     assert result.stopped.startswith("stopped by SIGTERM") and result.step == 3
+    assert not multiprocessing.active_children()  # stopped by training: at exit its SIGTERM could not end it
     assert load_detector_checkpoint(tmp_path / "run" / "last.pt")["train_state"]["step"] == 3
 
 

@@ -42,7 +42,7 @@ from crnn_ocr.detect.nets import (
 )
 from crnn_ocr.errors import ConfigError, OcrError
 from crnn_ocr.train.allocator import ALLOCATORS, restart_with_jemalloc, use_allocator
-from crnn_ocr.train.loop import StopRequest, TrainResult, loader_worker_init
+from crnn_ocr.train.loop import StopRequest, TrainResult, loader_worker_init, stop_loader_workers
 
 BINARY_K = 50.0  # DB's amplifying factor of the approximate step function
 LOG_FIELDS = ["step", "lr", "loss", "bce", "dice", "l1", "images_per_s", "elapsed_s", "val_hmean", "val_precision",
@@ -256,8 +256,9 @@ def train_detector(config: DetectTrainConfig | str | Path, resume: bool = False,
     window = {"loss": 0.0, "bce": 0.0, "dice": 0.0, "l1": 0.0, "n": 0, "images": 0, "time": time.time()}
     stopped = ""
     stop_request = StopRequest().install()
+    batches = iter(loader)
     try:
-        for batch in loader:
+        for batch in batches:
             lr = lr_at(step, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -318,6 +319,7 @@ def train_detector(config: DetectTrainConfig | str | Path, resume: bool = False,
         log(f"interrupted: saved {last_path} at step {step}; continue with --resume")
         raise
     finally:
+        stop_loader_workers(batches)
         stop_request.restore()
         log_file.close()
     if stopped:
