@@ -3,7 +3,6 @@
 >>> import torch
 >>> from torch import nn
 >>> from crnn_ocr.config import ModelConfig
-from crnn_ocr.errors import ConfigError
 >>> class Tiny(RecognitionModel):
 ...     time_stride = 4
 ...     def __init__(self, cfg, num_classes):

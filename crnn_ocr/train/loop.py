@@ -197,8 +197,8 @@ def stop_loader_workers(batches) -> None:
             worker.join(5)
 
 
-# model settings that a resumed run must share with the run it continues; training settings may change
 MAX_UNREADABLE_SHARE = 0.5  # a log interval in which more of the drawn samples than this failed to load stops the run
+# model settings that a resumed run must share with the run it continues; training settings may change
 MODEL_KEYS = ("model", "vocab", "vocab_file", "init", "train_only")
 WARN_KEYS = ("lr", "batch_size", "weight_decay", "schedule", "warmup_steps", "min_lr_ratio", "grad_clip", "seed", "train")
 
