@@ -213,3 +213,54 @@ def test_background_cache_is_built_once_and_refuses_foreign_folders(tmp_path):
     evaluation = make_photos(tmp_path / "shared" / "eval" / "scenes")
     with pytest.raises(DatasetError, match="evaluation"):
         prepare_backgrounds(evaluation, tmp_path / "cache2")
+
+
+@pytest.fixture(scope="module")
+def cjk_fonts():
+    from crnn_ocr.detect.cjk import discover_cjk_fonts
+
+    fonts = discover_cjk_fonts()
+    if not fonts:
+        pytest.skip("no font on this machine draws Chinese (apt-get install fonts-noto-cjk)")
+    return fonts[:2]
+
+
+def test_cjk_lines_use_only_characters_their_font_draws(cjk_fonts):
+    import random
+
+    from crnn_ocr.detect.cjk import CJKText, _cmap_chars, is_cjk
+
+    text = CJKText(cjk_fonts)
+    rng = random.Random(3)
+    for _ in range(40):
+        lines, font = text.sample(rng)
+        chars = "".join("".join(words) for words in lines)
+        assert chars and all(is_cjk(c) for c in chars)
+        assert set(chars) <= _cmap_chars(font.path)
+        assert all(len(word) <= 12 for words in lines for word in words)
+
+
+def test_scenes_with_a_cjk_share_box_cjk_lines(tmp_path, cjk_fonts, monkeypatch):
+    from crnn_ocr.detect import cjk
+
+    monkeypatch.setattr(synth_module, "discover_cjk_fonts", lambda dirs=None: cjk_fonts)
+    out = tmp_path / "cjk"
+    synthesize_scenes(out, 4, seed=1, font_dirs=FONTS, workers=1, progress=False, photos=None, cjk_share=1.0)
+    records = read_labels(out)
+    lines = [r for rec in records for r in rec["regions"] if r["level"] == "line"]
+    assert lines and all(all(cjk.is_cjk(c) or c == " " for c in r["text"]) for r in lines)
+    assert json.loads((out / "synth.json").read_text())["cjk_share"] == 1.0
+    predictions = {r["image"]: [(g["quad"], g["text"]) for g in r["regions"] if g["level"] == "line" and not g["ignore"]]
+                   for r in records}
+    assert score_dataset(out, predictions, level="line")["hmean"] == 1.0
+
+
+def test_a_cjk_share_without_a_cjk_font_or_for_pages_is_refused(tmp_path, monkeypatch):
+    with pytest.raises(ConfigError, match="scenes only"):
+        synthesize_scenes(tmp_path / "x", 1, style="page", font_dirs=FONTS, workers=1, progress=False, cjk_share=0.5)
+    with pytest.raises(ConfigError, match="between 0 and 1"):
+        synthesize_scenes(tmp_path / "x", 1, font_dirs=FONTS, workers=1, progress=False, cjk_share=1.5)
+    monkeypatch.setattr(synth_module, "discover_cjk_fonts", lambda dirs=None: [])
+    with pytest.raises(DatasetError, match="fonts-noto-cjk"):
+        synthesize_scenes(tmp_path / "x", 1, font_dirs=FONTS, workers=1, progress=False, photos=None, cjk_share=0.5)
+    assert list(tmp_path.iterdir()) == []

@@ -13,8 +13,8 @@ words (letters upright, one below the other) get the upright box of their letter
 
 Scene: backgrounds are training photos with their text painted out (`crnn_ocr.detect.inpaint`; MSRA-TD500
 train by default, cached once) or made here (gradients, noise textures, patterns, clutter shapes, zoomed crops
-of the cleaned photos). 1 to 15 text instances (a word, a line of 2-6 words, or a block of 2-3 such lines)
-that never overlap, 10 px to a third of the image height, rotated (mostly a little, some any angle, some
+of the cleaned photos). 1 to 15 text instances (a word, a line of 2-6 words, or a block of 2-3 such lines; a share
+of them Chinese, Japanese or Korean when asked for, `crnn_ocr.detect.cjk`) that never overlap, 10 px to a third of the image height, rotated (mostly a little, some any angle, some
 vertical), with perspective, some along an arc, contrasting or faint colours, outlines and shadows at times;
 then occluding shapes, uneven light, blur, noise and JPEG. A word more than half hidden, less than 5 px tall
 or hardly differing from the background under it is `ignore`, and so is its line.
@@ -48,6 +48,7 @@ from PIL import Image, ImageDraw, ImageFont
 from crnn_ocr.datasets.synth.fonts import FontInfo, discover_fonts
 from crnn_ocr.datasets.synth.render import Renderer
 from crnn_ocr.datasets.synth.text import TextSampler
+from crnn_ocr.detect.cjk import CJKText, discover_cjk_fonts
 from crnn_ocr.detect.inpaint import prepare_backgrounds
 from crnn_ocr.errors import ConfigError, DatasetError
 from crnn_ocr.files import check_replaceable, discard, staging_path, swap_in
@@ -519,10 +520,13 @@ class _Placed:
 class SceneSynth:
     """Renders one scene image and its regions at a time. Deterministic for a `random.Random`."""
 
-    def __init__(self, fonts: list[FontInfo], photos: Sequence[str | Path] = ()):
+    def __init__(self, fonts: list[FontInfo], photos: Sequence[str | Path] = (), cjk_share: float = 0.0,
+                 cjk_fonts: Sequence[FontInfo] = ()):
         self.book = FontBook(fonts)
         self.sampler = TextSampler()
         self.backgrounds = Backgrounds(photos)
+        self.cjk_share = cjk_share
+        self.cjk = CJKText(list(cjk_fonts)) if cjk_share > 0 else None
 
     # -- text
     def _token(self, rng: random.Random) -> str:
@@ -610,9 +614,11 @@ class SceneSynth:
         """Draw one text instance where it overlaps none before it (`occupied`, a quarter-scale map); None when
         it does not fit. `shrink` scales the largest size allowed (later tries are smaller)."""
         H, W = image.shape[:2]
-        lines = self._text(rng)
-        text = " ".join(" ".join(ws) for ws in lines)
-        info = self.book.pick(text, rng)
+        if self.cjk is not None and rng.random() < self.cjk_share:
+            lines, info = self.cjk.sample(rng)
+        else:
+            lines = self._text(rng)
+            info = self.book.pick(" ".join(" ".join(ws) for ws in lines), rng)
         if info is None:
             return None
         angle, stacked = self._angle(rng)
@@ -1231,10 +1237,11 @@ def _is_our_output(path: Path) -> bool:
 _worker: SceneSynth | PageSynth | None = None
 
 
-def _init_worker(style: str, fonts: list[FontInfo], photos: list[str]) -> None:
+def _init_worker(style: str, fonts: list[FontInfo], photos: list[str], cjk_share: float = 0.0,
+                 cjk_fonts: Sequence[FontInfo] = ()) -> None:
     global _worker
     logging.getLogger("fontTools").setLevel(logging.ERROR)
-    _worker = SceneSynth(fonts, photos) if style == "scene" else PageSynth(fonts)
+    _worker = SceneSynth(fonts, photos, cjk_share, cjk_fonts) if style == "scene" else PageSynth(fonts)
 
 
 def _image_rng(seed: int, style: str, index: int) -> random.Random:
@@ -1254,11 +1261,12 @@ def _render_job(job: tuple[int, str, int]) -> tuple[int, bytes, dict[str, Any]]:
 
 
 def render_stream(count: int, style: str, fonts: list[FontInfo], photos: Sequence[str | Path] = (), seed: int = 0,
-                  workers: int = 0) -> Iterator[tuple[int, bytes, dict[str, Any]]]:
+                  workers: int = 0, cjk_share: float = 0.0,
+                  cjk_fonts: Sequence[FontInfo] = ()) -> Iterator[tuple[int, bytes, dict[str, Any]]]:
     """Yield (index, JPEG bytes, record) for images 0..count-1 in order, whatever the number of workers."""
     jobs = [(seed, style, i) for i in range(count)]
     workers = workers or os.cpu_count() or 1
-    args = (style, fonts, [str(p) for p in photos])
+    args = (style, fonts, [str(p) for p in photos], cjk_share, list(cjk_fonts))
     if workers == 1:
         _init_worker(*args)
         for job in jobs:
@@ -1273,7 +1281,7 @@ def render_stream(count: int, style: str, fonts: list[FontInfo], photos: Sequenc
 def synthesize_scenes(out: str | Path, count: int, seed: int = 0, style: str = "scene",
                       font_dirs: list[str] | None = None, workers: int = 0, progress: bool = True,
                       overwrite: bool = False, photos: str | Path | None = DEFAULT_PHOTOS,
-                      backgrounds_cache: str | Path | None = None) -> int:
+                      backgrounds_cache: str | Path | None = None, cjk_share: float = 0.0) -> int:
     """Render `count` labelled images of `style` ("scene" or "page") into a new folder `out`.
 
     The folder is written beside `out` under a temporary name and renamed when complete, so a failed run
@@ -1291,24 +1299,34 @@ def synthesize_scenes(out: str | Path, count: int, seed: int = 0, style: str = "
         photos: scene style: a training set in the labels.jsonl layout whose photos, text painted out, serve as
             backgrounds (default: MSRA-TD500 train in ../shared, skipped when absent); None: only procedural ones.
         backgrounds_cache: where the painted-out photos are cached (default: under ~/.cache/crnn_ocr).
+        cjk_share: scene style: the share of text instances written in Chinese, Japanese or Korean
+            (`crnn_ocr.detect.cjk`; needs a font that draws Chinese).
 
     Returns:
         The number of images written.
 
     Raises:
-        ConfigError: unknown style or a negative count.
-        DatasetError: `out` exists (without `overwrite`, or is not ours), no fonts, unusable photos.
+        ConfigError: unknown style, a negative count, a CJK share outside 0-1 or given for pages.
+        DatasetError: `out` exists (without `overwrite`, or is not ours), no fonts (none for CJK text when
+            asked for), unusable photos.
     """
     if style not in STYLES:
         raise ConfigError(f"unknown synthetic style {style!r}; choose from {', '.join(STYLES)}")
     if count < 0:
         raise ConfigError(f"count must be >= 0, got {count}")
+    if not 0 <= cjk_share <= 1:
+        raise ConfigError(f"the CJK share must be between 0 and 1, got {cjk_share}")
+    if cjk_share and style != "scene":
+        raise ConfigError("CJK text is rendered in scenes only (--style scene)")
     out = Path(out)
     protected = [p for p in (photos, backgrounds_cache) if p is not None]
     check_replaceable(out, overwrite, _is_our_output, "a synthetic detection set", protected=protected)
     fonts = discover_fonts(font_dirs)
     if not fonts:
         raise DatasetError("no usable text fonts found")
+    cjk_fonts = discover_cjk_fonts(font_dirs) if cjk_share else []
+    if cjk_share:
+        CJKText(cjk_fonts)  # fails here, with its reason, rather than in every worker
     backgrounds: list[Path] = []
     if style == "scene" and photos is not None:
         if Path(photos).is_dir():
@@ -1325,12 +1343,14 @@ def synthesize_scenes(out: str | Path, count: int, seed: int = 0, style: str = "
         (staged / "images").mkdir(parents=True)
         written = 0
         with open(staged / LABELS_FILE, "w", encoding="utf-8") as labels:
-            stream = render_stream(count, style, fonts, backgrounds, seed, workers)
+            stream = render_stream(count, style, fonts, backgrounds, seed, workers, cjk_share, cjk_fonts)
             for _, data, record in tqdm(stream, total=count, disable=not progress, desc=f"synth {style}", unit="img"):
                 (staged / record["image"]).write_bytes(data)
                 labels.write(json.dumps(record, ensure_ascii=False) + "\n")
                 written += 1
         marker = {"generator": GENERATOR, "style": style, "count": written, "seed": seed}
+        if cjk_share:
+            marker["cjk_share"] = cjk_share
         (staged / MARKER).write_text(json.dumps(marker, indent=1) + "\n")
         swap_in(staged, out)
     except BaseException:
