@@ -10,13 +10,11 @@ character of it (Noto CJK, WenQuanYi, AR PL: `apt-get install fonts-noto-cjk`).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 from functools import lru_cache
 from pathlib import Path
 
-from crnn_ocr.datasets.synth.fonts import FONT_SUFFIXES, SYSTEM_FONT_DIRS, FontInfo, _cache_file
+from crnn_ocr.datasets.synth.fonts import FontInfo, cached_per_file, font_files
 from crnn_ocr.errors import DatasetError
 
 CJK_LANGUAGE_SHARES = (("zh", 0.7), ("ja", 0.15), ("ko", 0.15))
@@ -42,38 +40,20 @@ def _cmap_chars(path: str) -> frozenset:
         font.close()
 
 
-def discover_cjk_fonts(dirs: list[str | Path] | None = None) -> list[FontInfo]:
-    """Fonts under `dirs` (default: the system font folders) that draw Chinese, with their CJK characters.
-
-    Which files draw Chinese is cached beside the Latin font cache (keyed by path, size and mtime).
-    """
-    roots = [Path(d).expanduser() for d in (dirs if dirs else SYSTEM_FONT_DIRS)]
-    files = sorted({p.resolve() for r in roots if r.is_dir() for p in r.rglob("*") if p.suffix.lower() in FONT_SUFFIXES})
-    cache_path = _cache_file().with_name("cjk_fonts.json")
+def _draws_chinese(path: Path) -> bool:
     try:
-        cache = json.loads(cache_path.read_text())
-    except (OSError, ValueError):
-        cache = {}
-    fonts, changed = [], False
-    for f in files:
-        st = f.stat()
-        key = hashlib.sha1(f"{f}|{st.st_size}|{st.st_mtime_ns}|{HAN_PROBE}".encode()).hexdigest()
-        if key not in cache:
-            try:
-                chars = _cmap_chars(str(f))
-            except Exception:  # fontTools raises many kinds on broken files; such a file is simply not used
-                chars = frozenset()
-            cache[key] = all(c in chars for c in HAN_PROBE)
-            changed = True
-        if cache[key]:
-            fonts.append(FontInfo(str(f), f.stem, frozenset()))
-    if changed:
-        try:
-            cache_path.parent.mkdir(parents=True, exist_ok=True)
-            cache_path.write_text(json.dumps(cache))
-        except OSError:
-            pass
-    return fonts
+        chars = _cmap_chars(str(path))
+    except Exception:  # fontTools raises many kinds on broken files; such a file is simply not used
+        return False
+    return all(c in chars for c in HAN_PROBE)
+
+
+def discover_cjk_fonts(dirs: list[str | Path] | None = None) -> list[FontInfo]:
+    """Fonts under `dirs` (default: the system font folders) that draw Chinese (cached per file, as the Latin
+    font coverage is)."""
+    files = font_files(dirs)
+    return [FontInfo(str(f), f.stem, frozenset())
+            for f, draws in zip(files, cached_per_file(files, "cjk_fonts.json", HAN_PROBE, _draws_chinese)) if draws]
 
 
 @lru_cache(maxsize=4)

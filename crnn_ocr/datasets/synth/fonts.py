@@ -75,37 +75,51 @@ def _cache_file() -> Path:
     return base / "crnn_ocr" / "fonts.json"
 
 
-def discover_fonts(dirs: list[str | Path] | None = None, include_bundled: bool = True) -> list[FontInfo]:
-    """Text fonts under `dirs` (default: the system font folders) plus the fonts bundled with the project.
-
-    Coverage is computed once per font file and cached (keyed by path, size and mtime).
-    """
+def font_files(dirs: list[str | Path] | None = None) -> list[Path]:
+    """Font files under `dirs` (default: the system font folders), sorted."""
     roots = [Path(d).expanduser() for d in (dirs if dirs else SYSTEM_FONT_DIRS)]
-    if include_bundled:
-        roots.append(BUNDLED_FONT_DIR)
-    files = sorted({p.resolve() for r in roots if r.is_dir() for p in r.rglob("*") if p.suffix.lower() in FONT_SUFFIXES})
-    cache_path = _cache_file()
+    return sorted({p.resolve() for r in roots if r.is_dir() for p in r.rglob("*") if p.suffix.lower() in FONT_SUFFIXES})
+
+
+def cached_per_file(files: list[Path], cache_name: str, salt: str, compute) -> list:
+    """`compute(path)` (a JSON value) for each file, cached under ~/.cache/crnn_ocr/`cache_name`, keyed by path,
+    size, mtime and `salt` (a changed salt recomputes every file)."""
+    cache_path = _cache_file().with_name(cache_name)
     try:
         cache = json.loads(cache_path.read_text())
     except (OSError, ValueError):
         cache = {}
-    fonts, changed = [], False
+    values, changed = [], False
     for f in files:
         st = f.stat()
-        key = hashlib.sha1(f"{f}|{st.st_size}|{st.st_mtime_ns}|{CHECKED_HASH}".encode()).hexdigest()
+        key = hashlib.sha1(f"{f}|{st.st_size}|{st.st_mtime_ns}|{salt}".encode()).hexdigest()
         if key not in cache:
-            info = _font_info(f)
-            cache[key] = None if info is None else {"family": info.family, "coverage": "".join(sorted(info.coverage))}
+            cache[key] = compute(f)
             changed = True
-        entry = cache[key]
-        if entry is not None and _is_text_family(entry["family"]) and not _is_script_specific_noto(entry["family"]):
-            fonts.append(FontInfo(str(f), entry["family"], frozenset(entry["coverage"])))
+        values.append(cache[key])
     if changed:
         try:
             cache_path.parent.mkdir(parents=True, exist_ok=True)
             cache_path.write_text(json.dumps(cache))
         except OSError:
             pass
+    return values
+
+
+def _coverage_entry(path: Path) -> dict | None:
+    info = _font_info(path)
+    return None if info is None else {"family": info.family, "coverage": "".join(sorted(info.coverage))}
+
+
+def discover_fonts(dirs: list[str | Path] | None = None, include_bundled: bool = True) -> list[FontInfo]:
+    """Text fonts under `dirs` (default: the system font folders) plus the fonts bundled with the project.
+
+    Coverage is computed once per font file and cached (keyed by path, size and mtime).
+    """
+    files = font_files(list(dirs or SYSTEM_FONT_DIRS) + ([BUNDLED_FONT_DIR] if include_bundled else []))
+    fonts = [FontInfo(str(f), entry["family"], frozenset(entry["coverage"]))
+             for f, entry in zip(files, cached_per_file(files, _cache_file().name, CHECKED_HASH, _coverage_entry))
+             if entry is not None and _is_text_family(entry["family"]) and not _is_script_specific_noto(entry["family"])]
     if dirs and not fonts:
         raise DatasetError(f"no usable text fonts under {', '.join(map(str, dirs))}")
     return fonts
