@@ -44,11 +44,14 @@ def read_set(reader, folder: Path, limit: int) -> tuple[list[dict], list[list]]:
     return records, lines
 
 
-def grown(quad, share: float) -> list:
-    """A tight quad grown by `share` of its height beyond each side (as reading.WORD_BOX_MARGIN does)."""
-    q = np.asarray(quad, np.float64)
-    centre, height = q.mean(axis=0), np.ptp(q[:, 1])
-    return (q + np.sign(q - centre) * share * height).tolist()
+def grown(quad, share: float, line_quad=None) -> list:
+    """A tight quad grown by `share` of its line's height beyond each side, along its own axes (as the pipeline
+    grows it with reading.WORD_BOX_MARGIN); the line is the quad itself unless given."""
+    from crnn_ocr.page.reading import grow_quad
+
+    q = np.asarray(quad if line_quad is None else line_quad, np.float64)
+    height = (np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2
+    return [list(p) for p in grow_quad(quad, share * height)]
 
 
 def score(records: list[dict], lines: list[list], level: str, clutter, margin: float = 0.0) -> dict[str, float]:
@@ -61,7 +64,7 @@ def score(records: list[dict], lines: list[list], level: str, clutter, margin: f
             predictions = [{"quad": grown(line.quad, margin) if layout == "page" else line.quad, "text": line.text}
                            for layout, line in kept]
         else:
-            predictions = [{"quad": grown(w.quad, margin), "text": w.text} for _, line in kept for w in line.words]
+            predictions = [{"quad": grown(w.quad, margin, line.quad), "text": w.text} for _, line in kept for w in line.words]
         counts = score_detections(predictions, record["regions"], level=level)
         total = counts if total is None else total + counts
     return {"precision": total.precision, "recall": total.recall, "hmean": total.hmean}
