@@ -219,6 +219,7 @@ def test_background_cache_is_built_once_and_refuses_foreign_folders(tmp_path):
 def cjk_fonts():
     from crnn_ocr.detect.cjk import discover_cjk_fonts
 
+    pytest.importorskip("wordfreq", reason="CJK scene text takes its words from wordfreq (pip install wordfreq)")
     fonts = discover_cjk_fonts()
     if not fonts:
         pytest.skip("no font on this machine draws Chinese (apt-get install fonts-noto-cjk)")
