@@ -20,9 +20,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tune_photo import held_out_folder
+
     from crnn_ocr.detect.config import DetectTrainConfig
     from crnn_ocr.detect.evaluate import evaluate_detector, load_any_detector
-    from tune_photo import held_out_folder
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-c", "--config", required=True, help="the training recipe whose held-out images to use")
@@ -34,11 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     sources = [s for s in cfg.data if s.holdout and s.complete]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        folders = [(s, held_out_folder(Path(s.path), s.holdout, Path(tmp))) for s in sources]
+        folders = [held_out_folder(Path(s.path), s.holdout, Path(tmp)) for s in sources]
         for model in args.model:
             detector = load_any_detector(model, args.threads, None)
             for box in args.box:
-                for source, folder in folders:
+                for folder in folders:
                     r = evaluate_detector(detector, folder, box_threshold=box, threads=args.threads)
                     for level, s in r["levels"].items():
                         rows.append((model, box, f"{folder.name} ({r['images']}) {level}", s))

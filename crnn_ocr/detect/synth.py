@@ -14,8 +14,9 @@ words (letters upright, one below the other) get the upright box of their letter
 Scene: backgrounds are training photos with their text painted out (`crnn_ocr.detect.inpaint`; MSRA-TD500
 train by default, cached once) or made here (gradients, noise textures, patterns, clutter shapes, zoomed crops
 of the cleaned photos). 1 to 15 text instances (a word, a line of 2-6 words, or a block of 2-3 such lines; a share
-of them Chinese, Japanese or Korean when asked for, `crnn_ocr.detect.cjk`) that never overlap, 10 px to a third of the image height, rotated (mostly a little, some any angle, some
-vertical), with perspective, some along an arc, contrasting or faint colours, outlines and shadows at times;
+of them Chinese, Japanese or Korean when asked for, `crnn_ocr.detect.cjk`) that never overlap, 10 px to a third of
+the image height, rotated (mostly a little, some any angle, some vertical), with perspective, some along an arc,
+contrasting or faint colours, outlines and shadows at times;
 then occluding shapes, uneven light, blur, noise and JPEG. A word more than half hidden, less than 5 px tall
 or hardly differing from the background under it is `ignore`, and so is its line.
 
