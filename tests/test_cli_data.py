@@ -309,11 +309,12 @@ def test_synth_command_is_deterministic(tmp_path):
     assert [a.image_bytes(i) for i in range(5)] == [b.image_bytes(i) for i in range(5)]
 
 
+@pytest.mark.parametrize("option", ["--cjk-share", "--sign-share"])
 @pytest.mark.parametrize("style", ["page", "mixed"])
-def test_synth_cjk_share_outside_scenes_is_one_line_error(tmp_path, style):
-    result = run("data", "synth", "-n", "1", "-o", tmp_path / "x", "--style", style, "--cjk-share", "0.3", "-q")
+def test_synth_scene_shares_outside_scenes_are_one_line_errors(tmp_path, style, option):
+    result = run("data", "synth", "-n", "1", "-o", tmp_path / "x", "--style", style, option, "0.3", "-q")
     assert result.exit_code != 0
-    assert result.output.strip() == "error: --cjk-share applies to --style scene only"
+    assert result.output.strip() == f"error: {option} applies to --style scene only"
     assert not (tmp_path / "x").exists()
 
 

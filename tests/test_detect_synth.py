@@ -265,3 +265,29 @@ def test_a_cjk_share_without_a_cjk_font_or_for_pages_is_refused(tmp_path, monkey
     with pytest.raises(DatasetError, match="fonts-noto-cjk"):
         synthesize_scenes(tmp_path / "x", 1, font_dirs=FONTS, workers=1, progress=False, photos=None, cjk_share=0.5)
     assert list(tmp_path.iterdir()) == []
+
+
+def largest_lines(folder: Path) -> list[float]:
+    """Per image, the area of its largest line over the image's."""
+    return [max(Polygon(q).area for q in quads_of(record, "line")) / (record["width"] * record["height"])
+            for record in read_labels(folder)]
+
+
+def test_scenes_with_signs_hold_short_lines_larger_than_ordinary_scene_text(tmp_path):
+    plain, signs = tmp_path / "plain", tmp_path / "signs"
+    synthesize_scenes(plain, 6, seed=2, font_dirs=FONTS, workers=1, progress=False, photos=None)
+    synthesize_scenes(signs, 6, seed=2, font_dirs=FONTS, workers=1, progress=False, photos=None, sign_share=1.0)
+    assert np.median(largest_lines(signs)) > 1.5 * np.median(largest_lines(plain))
+    largest = [max((r for r in rec["regions"] if r["level"] == "line"), key=lambda r: Polygon(r["quad"]).area)
+               for rec in read_labels(signs)]
+    assert sum(len(r["text"].split()) <= 2 for r in largest) >= 4
+    assert json.loads((signs / "synth.json").read_text())["sign_share"] == 1.0
+    assert "sign_share" not in json.loads((plain / "synth.json").read_text())
+
+
+def test_a_sign_share_for_pages_or_outside_0_1_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="scenes only"):
+        synthesize_scenes(tmp_path / "x", 1, style="page", font_dirs=FONTS, workers=1, progress=False, sign_share=0.5)
+    with pytest.raises(ConfigError, match="between 0 and 1"):
+        synthesize_scenes(tmp_path / "x", 1, font_dirs=FONTS, workers=1, progress=False, sign_share=-0.1)
+    assert list(tmp_path.iterdir()) == []

@@ -72,21 +72,27 @@ def _show_chars(chars: str) -> str:
 @click.option("--cjk-share", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="scene: share of text written in Chinese, Japanese or Korean (boxes only: teaches the detector "
                    "to find lines the recogniser cannot read; needs a CJK font such as fonts-noto-cjk).")
+@click.option("--sign-share", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="scene: share of images with one or two signs: one or two words up to two thirds of the image "
+                   "height, letters often spaced wide (shop signs, banners, logos).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if crnn_ocr wrote it.")
 @click.option("--quiet", "-q", is_flag=True)
 @handles_errors
 def synth(count, out, seed, workers, font_dirs, line_share, max_height, style, photos, color, charset, languages,
-          curved, cjk_share, overwrite, quiet):
+          curved, cjk_share, sign_share, overwrite, quiet):
     """Render COUNT labelled images into OUT: text crops (an LMDB) or whole scenes and pages (a folder)."""
     fonts = list(font_dirs) or None
     if cjk_share and style != "scene":
         fail("--cjk-share applies to --style scene only")
+    if sign_share and style != "scene":
+        fail("--sign-share applies to --style scene only")
     if style in ("scene", "page"):
         from crnn_ocr.detect.synth import DEFAULT_PHOTOS, synthesize_scenes
 
         source = photos or (DEFAULT_PHOTOS if DEFAULT_PHOTOS is not None and Path(DEFAULT_PHOTOS).is_dir() else None)
         n = synthesize_scenes(out, count, seed=seed, style=style, font_dirs=fonts, workers=workers,
-                              progress=not quiet, overwrite=overwrite, photos=source, cjk_share=cjk_share)
+                              progress=not quiet, overwrite=overwrite, photos=source, cjk_share=cjk_share,
+                              sign_share=sign_share)
         click.echo(f"wrote {n} {style} images to {out}")
         return
     from crnn_ocr.datasets.synth import synthesize

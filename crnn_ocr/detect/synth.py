@@ -151,10 +151,11 @@ def _word_mask(font: ImageFont.FreeTypeFont, text: str, spacing: float = 0.0) ->
     return np.asarray(canvas), left, top, x - spacing
 
 
-def _stack_mask(font: ImageFont.FreeTypeFont, text: str) -> tuple[np.ndarray, int, int, float]:
-    """`text` as a vertical stack of upright letters (as on shop signs); same return as `_word_mask`."""
+def _stack_mask(font: ImageFont.FreeTypeFont, text: str, spacing: float = 0.0) -> tuple[np.ndarray, int, int, float]:
+    """`text` as a vertical stack of upright letters (as on shop signs), `spacing` extra pixels between them; same
+    return as `_word_mask`."""
     masks = [_word_mask(font, c)[0] for c in text]
-    gap = max(1, font.size // 8)
+    gap = max(1, font.size // 8 + int(round(spacing)))
     width = max(m.shape[1] for m in masks)
     height = sum(m.shape[0] for m in masks) + gap * (len(masks) - 1)
     canvas = np.zeros((height, width), np.uint8)
@@ -217,7 +218,7 @@ def compose_patch(font: ImageFont.FreeTypeFont, lines: Sequence[Sequence[str]], 
     for li, line_words in enumerate(lines):
         pen, start = 0.0, len(pieces)
         for word in line_words:
-            mask, left, top, advance = _stack_mask(font, word) if stacked else _word_mask(font, word, spacing)
+            mask, left, top, advance = _stack_mask(font, word, spacing) if stacked else _word_mask(font, word, spacing)
             pieces.append((mask, int(round(pen)) + left, int(round(li * line_gap * font.size)) + top, len(words)))
             words.append(word)
             word_line.append(li)
@@ -522,11 +523,12 @@ class SceneSynth:
     """Renders one scene image and its regions at a time. Deterministic for a `random.Random`."""
 
     def __init__(self, fonts: list[FontInfo], photos: Sequence[str | Path] = (), cjk_share: float = 0.0,
-                 cjk_fonts: Sequence[FontInfo] = ()):
+                 cjk_fonts: Sequence[FontInfo] = (), sign_share: float = 0.0):
         self.book = FontBook(fonts)
         self.sampler = TextSampler()
         self.backgrounds = Backgrounds(photos)
         self.cjk_share = cjk_share
+        self.sign_share = sign_share
         self.cjk = CJKText(list(cjk_fonts)) if cjk_share > 0 else None
 
     # -- text
@@ -611,9 +613,11 @@ class SceneSynth:
         return best, False
 
     # -- one instance
-    def _instance(self, image: np.ndarray, occupied: np.ndarray, rng: random.Random, shrink: float) -> _Placed | None:
+    def _instance(self, image: np.ndarray, occupied: np.ndarray, rng: random.Random, shrink: float,
+                  sign: bool = False) -> _Placed | None:
         """Draw one text instance where it overlaps none before it (`occupied`, a quarter-scale map); None when
-        it does not fit. `shrink` scales the largest size allowed (later tries are smaller)."""
+        it does not fit. `shrink` scales the largest size allowed (later tries are smaller); a `sign` is one or
+        two words, large, often spaced wide."""
         H, W = image.shape[:2]
         if self.cjk is not None and rng.random() < self.cjk_share:
             lines, info = self.cjk.sample(rng)
@@ -625,10 +629,16 @@ class SceneSynth:
         angle, stacked = self._angle(rng)
         if stacked:
             lines = [[max(lines[0], key=len)[:10]]]
+        elif sign:
+            lines = [lines[0][:1 if rng.random() < 0.7 else 2]]
         curved = not stacked and len(lines) == 1 and rng.random() < 0.12
-        high = max(MIN_FONT_PX + 1, H / 3 * shrink)
-        size = int(round(math.exp(rng.uniform(math.log(MIN_FONT_PX), math.log(high)))))
-        spacing_em = rng.choice((0, 0, 0, 0, 0.05, 0.1, 0.2, -0.03)) if not stacked else 0
+        if sign:
+            low, high = max(MIN_FONT_PX, H / 12 * shrink), max(MIN_FONT_PX + 1, H / 1.6 * shrink)
+            spacing_em = rng.choice((0, 0.3, 0.6, 1.0))
+        else:
+            low, high = MIN_FONT_PX, max(MIN_FONT_PX + 1, H / 3 * shrink)
+            spacing_em = rng.choice((0, 0, 0, 0, 0.05, 0.1, 0.2, -0.03)) if not stacked else 0
+        size = int(round(math.exp(rng.uniform(math.log(low), math.log(high)))))
         style = {"word_gap": rng.uniform(0.8, 1.6), "line_gap": rng.uniform(1.05, 1.4),
                  "align": rng.choice(("left", "center", "right")), "stacked": stacked}
         outline = rng.uniform(0.03, 0.08) if rng.random() < 0.12 else 0.0
@@ -766,6 +776,13 @@ class SceneSynth:
         occupied = np.zeros((max(1, H // 4), max(1, W // 4)), np.uint8)
         wanted = min(MAX_SCENE_INSTANCES, 1 + int(rng.expovariate(1 / 5))) if rng.random() < 0.9 else rng.randint(1, 15)
         placed: list[_Placed] = []
+        signs = rng.choice((1, 1, 2)) if self.sign_share > 0 and rng.random() < self.sign_share else 0
+        for _ in range(3 * signs):  # first, on the empty image: a few tries each, a large sign does not always fit
+            if len(placed) == signs:
+                break
+            instance = self._instance(image, occupied, rng, 1.0, sign=True)
+            if instance is not None:
+                placed.append(instance)
         attempts = 0
         while len(placed) < wanted and attempts < 4 * wanted + 10:
             attempts += 1
@@ -1239,10 +1256,10 @@ _worker: SceneSynth | PageSynth | None = None
 
 
 def _init_worker(style: str, fonts: list[FontInfo], photos: list[str], cjk_share: float = 0.0,
-                 cjk_fonts: Sequence[FontInfo] = ()) -> None:
+                 cjk_fonts: Sequence[FontInfo] = (), sign_share: float = 0.0) -> None:
     global _worker
     logging.getLogger("fontTools").setLevel(logging.ERROR)
-    _worker = SceneSynth(fonts, photos, cjk_share, cjk_fonts) if style == "scene" else PageSynth(fonts)
+    _worker = SceneSynth(fonts, photos, cjk_share, cjk_fonts, sign_share) if style == "scene" else PageSynth(fonts)
 
 
 def _image_rng(seed: int, style: str, index: int) -> random.Random:
@@ -1262,12 +1279,12 @@ def _render_job(job: tuple[int, str, int]) -> tuple[int, bytes, dict[str, Any]]:
 
 
 def render_stream(count: int, style: str, fonts: list[FontInfo], photos: Sequence[str | Path] = (), seed: int = 0,
-                  workers: int = 0, cjk_share: float = 0.0,
-                  cjk_fonts: Sequence[FontInfo] = ()) -> Iterator[tuple[int, bytes, dict[str, Any]]]:
+                  workers: int = 0, cjk_share: float = 0.0, cjk_fonts: Sequence[FontInfo] = (),
+                  sign_share: float = 0.0) -> Iterator[tuple[int, bytes, dict[str, Any]]]:
     """Yield (index, JPEG bytes, record) for images 0..count-1 in order, whatever the number of workers."""
     jobs = [(seed, style, i) for i in range(count)]
     workers = workers or os.cpu_count() or 1
-    args = (style, fonts, [str(p) for p in photos], cjk_share, list(cjk_fonts))
+    args = (style, fonts, [str(p) for p in photos], cjk_share, list(cjk_fonts), sign_share)
     if workers == 1:
         _init_worker(*args)
         for job in jobs:
@@ -1282,7 +1299,8 @@ def render_stream(count: int, style: str, fonts: list[FontInfo], photos: Sequenc
 def synthesize_scenes(out: str | Path, count: int, seed: int = 0, style: str = "scene",
                       font_dirs: list[str] | None = None, workers: int = 0, progress: bool = True,
                       overwrite: bool = False, photos: str | Path | None = DEFAULT_PHOTOS,
-                      backgrounds_cache: str | Path | None = None, cjk_share: float = 0.0) -> int:
+                      backgrounds_cache: str | Path | None = None, cjk_share: float = 0.0,
+                      sign_share: float = 0.0) -> int:
     """Render `count` labelled images of `style` ("scene" or "page") into a new folder `out`.
 
     The folder is written beside `out` under a temporary name and renamed when complete, so a failed run
@@ -1302,12 +1320,14 @@ def synthesize_scenes(out: str | Path, count: int, seed: int = 0, style: str = "
         backgrounds_cache: where the painted-out photos are cached (default: under ~/.cache/crnn_ocr).
         cjk_share: scene style: the share of text instances written in Chinese, Japanese or Korean
             (`crnn_ocr.detect.cjk`; needs a font that draws Chinese).
+        sign_share: scene style: the share of images with one or two signs: one or two words up to about two
+            thirds of the image height, letters often spaced wide (shop signs, banners, logos).
 
     Returns:
         The number of images written.
 
     Raises:
-        ConfigError: unknown style, a negative count, a CJK share outside 0-1 or given for pages.
+        ConfigError: unknown style, a negative count, a CJK or sign share outside 0-1 or given for pages.
         DatasetError: `out` exists (without `overwrite`, or is not ours), no fonts (none for CJK text when
             asked for), unusable photos.
     """
@@ -1319,6 +1339,10 @@ def synthesize_scenes(out: str | Path, count: int, seed: int = 0, style: str = "
         raise ConfigError(f"the CJK share must be between 0 and 1, got {cjk_share}")
     if cjk_share and style != "scene":
         raise ConfigError("CJK text is rendered in scenes only (--style scene)")
+    if not 0 <= sign_share <= 1:
+        raise ConfigError(f"the sign share must be between 0 and 1, got {sign_share}")
+    if sign_share and style != "scene":
+        raise ConfigError("signs are rendered in scenes only (--style scene)")
     out = Path(out)
     protected = [p for p in (photos, backgrounds_cache) if p is not None]
     check_replaceable(out, overwrite, _is_our_output, "a synthetic detection set", protected=protected)
@@ -1344,7 +1368,7 @@ def synthesize_scenes(out: str | Path, count: int, seed: int = 0, style: str = "
         (staged / "images").mkdir(parents=True)
         written = 0
         with open(staged / LABELS_FILE, "w", encoding="utf-8") as labels:
-            stream = render_stream(count, style, fonts, backgrounds, seed, workers, cjk_share, cjk_fonts)
+            stream = render_stream(count, style, fonts, backgrounds, seed, workers, cjk_share, cjk_fonts, sign_share)
             for _, data, record in tqdm(stream, total=count, disable=not progress, desc=f"synth {style}", unit="img"):
                 (staged / record["image"]).write_bytes(data)
                 labels.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -1352,6 +1376,8 @@ def synthesize_scenes(out: str | Path, count: int, seed: int = 0, style: str = "
         marker = {"generator": GENERATOR, "style": style, "count": written, "seed": seed}
         if cjk_share:
             marker["cjk_share"] = cjk_share
+        if sign_share:
+            marker["sign_share"] = sign_share
         (staged / MARKER).write_text(json.dumps(marker, indent=1) + "\n")
         swap_in(staged, out)
     except BaseException:
