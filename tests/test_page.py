@@ -26,6 +26,7 @@ from crnn_ocr.page import (
     find_lines,
     format_result,
     is_single_line,
+    is_stack_of_lines,
     merge_chunks,
     plan_chunks,
     read_page,
@@ -396,6 +397,65 @@ def test_is_single_line():
     assert not is_single_line(two_columns().image)
     assert not is_single_line(np.full((200, 300), 255, np.uint8))
     assert not is_single_line(np.zeros((0, 0), np.uint8))
+
+
+def stacked_snippet(rows: int = 2, seed: int = 0) -> tuple[np.ndarray, list[str]]:
+    """A crop-sized image holding `rows` short lines of bar text, 31 pixels apart (as two receipt lines cut out)."""
+    rng = random.Random(seed)
+    texts = [" ".join("".join(rng.choice("cde") for _ in range(rng.randint(3, 6))) for _ in range(3)) for _ in range(rows)]
+    img = np.full((31 * rows + 2, 300), 255, np.uint8)
+    for k, text in enumerate(texts):
+        draw_bars(img, 12, 30 + 31 * k, text)
+    return img, texts
+
+
+def test_a_few_stacked_lines_in_a_small_image_are_read_line_by_line():
+    img, texts = stacked_snippet(2)
+    assert img.shape[0] <= 64 and is_single_line(img)  # small enough to pass for one line
+    assert is_stack_of_lines(*img.shape, find_lines(img))
+    result = read_page(BarReader(), img)
+    assert result.layout == "page"
+    assert [line.text for line in result.lines] == texts
+    three, texts = stacked_snippet(3, seed=1)
+    assert [line.text for line in read_page(BarReader(), three).lines] == texts
+
+
+def test_a_word_with_clutter_is_not_a_stack_of_lines():
+    img, text, _ = long_bar_line(words=4)
+    cluttered = np.vstack([np.full((12, img.shape[1]), 255, np.uint8), img])
+    cluttered[2:10, 20:60] = 0  # a narrow stripe above the word
+    lines = find_lines(cluttered)
+    assert not is_stack_of_lines(*cluttered.shape, lines)
+    assert [line.text for line in read_page(BarReader(), cluttered).lines] == [text]
+    assert not is_stack_of_lines(*two_columns().image.shape, [])
+
+
+class ShapeReader(BarReader):
+    """Reads the image it is given whole (as tall as the input) as `whole`, any smaller crop as `part`, both at
+    fixed confidences: a page reading and a whole-image reading of one small image with known outcomes."""
+
+    def __init__(self, height: int, whole: tuple[str, float], part: tuple[str, float]):
+        super().__init__()
+        self.height, self.whole, self.part = height, whole, part
+
+    def recognize_arrays(self, arrays):
+        out = []
+        for a in arrays:
+            text, confidence = self.whole if a.shape[0] == self.height else self.part
+            step = a.shape[1] / max(1, len(text))
+            chars = [CharInfo(c, confidence, k, k + 1, k * step, (k + 1) * step) for k, c in enumerate(text)]
+            out.append(Prediction(text, confidence, chars, len(text)))
+        return out
+
+
+@pytest.mark.parametrize("part, expected", [(("ab", 0.99), "abcdefgh"),      # a surer fragment: the whole wins
+                                            (("abcdefgh", 0.99), "abcdefgh abcdefgh")])  # a surer, fuller page
+def test_a_small_image_read_as_a_page_keeps_the_whole_reading_when_the_page_reads_less(part, expected):
+    img, _ = stacked_snippet(2)
+    img = np.vstack([img, np.full((40, img.shape[1]), 255, np.uint8)])  # taller than 64 px: not a line by size
+    reader = ShapeReader(img.shape[0], whole=("abcdefgh", 0.9), part=part)
+    result = read_page(reader, img)
+    assert " ".join(line.text for line in result.lines) == expected
 
 
 # ---------------------------------------------------------------------------------------------------------

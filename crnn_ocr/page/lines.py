@@ -49,6 +49,15 @@ SAUVOLA_K = 0.1
 # has 256,000 and would take minutes to group.
 MAX_COMPONENTS = 60_000
 
+# A small image is a stack of lines (`is_stack_of_lines`) when two or more rows span this share of its width with
+# text at least this many pixels high, the largest at most this many times the smallest, no row this share of the
+# image height or more. Chosen on 2-3-line snippets cut from sroie_receipts_train and the word crops of the IIIT5K,
+# IC15 and SVT training splits, whose clutter rows are narrow, tiny or under one row that fills the crop.
+STACK_MIN_WIDTH = 0.4
+STACK_MIN_TEXT_PX = 8
+STACK_SIZE_RATIO = 2.0
+STACK_MAX_ROW_HEIGHT = 0.6
+
 # Component categories.
 _NOISE, _SEED, _SMALL, _OTHER = 0, 1, 2, 3
 
@@ -686,6 +695,26 @@ def apply_filter(image: np.ndarray, lines: list[LineBox], text_filter: TextFilte
     if len(keep) != len(lines):
         raise ValueError(f"text filter returned {len(keep)} flags for {len(lines)} lines")
     return [line for line, k in zip(lines, keep) if k]
+
+
+def is_stack_of_lines(height: int, width: int, lines: list[LineBox]) -> bool:
+    """Whether the lines found in a small image are a few stacked text lines (a snippet of a receipt or a label)
+    rather than one word or line with clutter: two or more rows that span much of the width with legible text of
+    like size, none of them filling most of the height."""
+    rows: dict[int, list[LineBox]] = {}
+    for line in lines:
+        rows.setdefault(line.row, []).append(line)
+    spans = []
+    for row in rows.values():
+        row_height = max(ln.y1 for ln in row) - min(ln.y0 for ln in row)
+        row_width = max(ln.x1 for ln in row) - min(ln.x0 for ln in row)
+        text_height = float(np.median([ln.height for ln in row]))
+        if row_width >= STACK_MIN_WIDTH * width and text_height >= STACK_MIN_TEXT_PX:
+            spans.append((row_height, text_height))
+    if len(spans) < 2:
+        return False
+    texts = [t for _, t in spans]
+    return max(h for h, _ in spans) < STACK_MAX_ROW_HEIGHT * height and max(texts) <= STACK_SIZE_RATIO * min(texts)
 
 
 def is_single_line(image: np.ndarray, lines: list[LineBox] | None = None) -> bool:
