@@ -697,17 +697,25 @@ def apply_filter(image: np.ndarray, lines: list[LineBox], text_filter: TextFilte
     return [line for line, k in zip(lines, keep) if k]
 
 
+def _lines_by_row(lines: list[LineBox]) -> list[list[LineBox]]:
+    rows: dict[int, list[LineBox]] = {}
+    for line in lines:
+        rows.setdefault(line.row, []).append(line)
+    return list(rows.values())
+
+
+def _extent(row: list[LineBox]) -> tuple[int, int]:
+    """(height, width) of the box around a row's lines."""
+    return max(ln.y1 for ln in row) - min(ln.y0 for ln in row), max(ln.x1 for ln in row) - min(ln.x0 for ln in row)
+
+
 def is_stack_of_lines(height: int, width: int, lines: list[LineBox]) -> bool:
     """Whether the lines found in a small image are a few stacked text lines (a snippet of a receipt or a label)
     rather than one word or line with clutter: two or more rows that span much of the width with legible text of
     like size, none of them filling most of the height."""
-    rows: dict[int, list[LineBox]] = {}
-    for line in lines:
-        rows.setdefault(line.row, []).append(line)
     spans = []
-    for row in rows.values():
-        row_height = max(ln.y1 for ln in row) - min(ln.y0 for ln in row)
-        row_width = max(ln.x1 for ln in row) - min(ln.x0 for ln in row)
+    for row in _lines_by_row(lines):
+        row_height, row_width = _extent(row)
         text_height = float(np.median([ln.height for ln in row]))
         if row_width >= STACK_MIN_WIDTH * width and text_height >= STACK_MIN_TEXT_PX:
             spans.append((row_height, text_height))
@@ -737,12 +745,8 @@ def is_single_line(image: np.ndarray, lines: list[LineBox] | None = None) -> boo
         return True
     if not lines:
         return h <= 200 and w >= h  # text the line finder misses (scene text); pages are taller
-    rows: dict[int, list[LineBox]] = {}
-    for line in lines:
-        rows.setdefault(line.row, []).append(line)
-    extents = [(max(ln.y1 for ln in r) - min(ln.y0 for ln in r), max(ln.x1 for ln in r) - min(ln.x0 for ln in r))
-               for r in rows.values()]
-    if len(rows) == 1:
+    extents = [_extent(row) for row in _lines_by_row(lines)]
+    if len(extents) == 1:
         return extents[0][0] >= 0.3 * h
     # Several rows: still a crop when one row fills most of it and the others are clutter (scene text).
     tallest = max(extents)
