@@ -507,6 +507,19 @@ def test_long_line_is_read_in_chunks_and_merged():
     assert read_page(BarReader(), img, layout="auto").lines[0].text == text
 
 
+def test_word_rows_leave_out_rules_and_the_neighbouring_lines_ink():
+    from crnn_ocr.page.reading import word_rows
+
+    dark = np.zeros((40, 60), bool)
+    dark[12:26, 5:55:3] = True  # the word's letters, rows 12-25
+    dark[10, 20] = True  # an i's dot, one row above them
+    dark[4:7, 30:33] = True  # a descender of the line above, reaching into the band
+    dark[28, :] = True  # the form's rule under the word
+    assert word_rows(dark, (6, 29)) == (10, 26)
+    assert word_rows(dark[:, :8], (6, 29)) == (12, 29)  # too narrow to tell a rule from a letter's bar
+    assert word_rows(np.zeros((40, 60), bool), (6, 29)) == (6, 29)  # no ink: the band
+
+
 @pytest.mark.parametrize("kind", ["columns", "receipt", "inverted"])
 def test_read_page_in_reading_order(kind):
     page = bar_page(kind, seed=3)

@@ -42,6 +42,9 @@ FEW_LINES = 2  # a photo with at most this many detected lines may be a large cr
 WORD_BOX_MARGIN = 0.1  # word boxes (and page lines) reach this share of their height beyond the ink on every side, as
 # annotators draw them (training images at IoU 0.5, tight -> 0.1: FUNSD words hmean 0.714 -> 0.766, SROIE lines 0.854 -> 0.870;
 # benchmarks/results/clutter.md)
+RULE_SHARE = 0.97  # a row inked across this share of a word's width is a rule through or under it, not its letters
+RULE_MIN_WIDTH = 12  # pixels: narrower words (an "l", a "-") may be inked across any row
+WORD_ROW_GAP = 0.08  # share of the text band: ink this far above or below a word's letters is still part of it
 PHOTO_BOX_HEIGHT = 0.9  # a detected photo line, and its words, reported at this share of the height the detector gives
 # (its boxes run taller than annotators draw them; training photos at IoU 0.5, 1.0 -> 0.9: MSRA-TD500 lines H 0.661 ->
 # 0.678 on the first 200, 0.577 -> 0.597 on the next 100; Street View words recall 0.603 -> 0.615)
@@ -448,15 +451,38 @@ def _words(chars: list[CharInfo], dark: np.ndarray, text_band: tuple[int, int]
         cols = np.flatnonzero(band.any(axis=0)) if band.size else np.zeros(0, int)
         if len(cols):
             x0, x1 = a + cols[0], a + cols[-1] + 1
-            rows = np.flatnonzero(dark[:, x0:x1].any(axis=1))
-            rows = rows[(rows >= text_band[0] - 2) & (rows < text_band[1] + 2)]
-            y0, y1 = (rows[0], rows[-1] + 1) if len(rows) else text_band
+            y0, y1 = word_rows(dark[:, x0:x1], text_band)
         else:
             x0, x1 = g[0].x0, g[-1].x1
             y0, y1 = text_band
         text = "".join(c.char for c in g)
         out.append((text, _geometric_mean([c.confidence for c in g]), float(x0), float(y0), float(x1), float(y1), g))
     return out
+
+
+def word_rows(dark: np.ndarray, text_band: tuple[int, int]) -> tuple[int, int]:
+    """The rows a word's ink spans within its line's text band (`dark`: the word's columns of the line crop).
+
+    Rows a rule crosses (a form's ruling, an underline) do not count, and the word is the run of inked rows holding
+    most ink together with the runs at most `WORD_ROW_GAP` of the band apart (an i's dot, an accent): ink of the
+    neighbouring lines reaching into the band stays out of the box.
+    """
+    lo, hi = max(0, text_band[0] - 2), min(dark.shape[0], text_band[1] + 2)
+    ink = dark[lo:hi].sum(axis=1)
+    if dark.shape[1] >= RULE_MIN_WIDTH:
+        ink[ink >= RULE_SHARE * dark.shape[1]] = 0
+    rows = np.flatnonzero(ink)
+    if not len(rows):
+        return text_band
+    runs = np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1)
+    core = max(range(len(runs)), key=lambda k: ink[runs[k]].sum())
+    gap = max(1.0, WORD_ROW_GAP * (hi - lo))
+    first = last = core
+    while first > 0 and runs[first][0] - runs[first - 1][-1] - 1 <= gap:
+        first -= 1
+    while last < len(runs) - 1 and runs[last + 1][0] - runs[last][-1] - 1 <= gap:
+        last += 1
+    return lo + int(runs[first][0]), lo + int(runs[last][-1]) + 1
 
 
 @dataclass
