@@ -194,6 +194,20 @@ def test_a_close_up_the_detector_misses_is_read_whole_when_that_reads_surely(rec
     assert result.text == "safety"
 
 
+FRAGMENT = [[60, 40], [560, 40], [560, 470], [60, 470]]  # over "saf" of the close-up's "safety"
+CORNERS = [[[1300, 480], [1480, 480], [1480, 550], [1300, 550]], [[10, 480], [60, 480], [60, 550], [10, 550]],
+           [[1400, 5], [1490, 5], [1490, 50], [1400, 50]]]  # bare texture: read as clutter and dropped
+
+
+@pytest.mark.parametrize("quads", [[FRAGMENT], [FRAGMENT, *CORNERS]], ids=["fragment", "fragment and clutter"])
+def test_a_sure_fragment_of_a_large_word_gives_way_to_the_whole_reading(recognizer, quads):
+    from crnn_ocr.page import read_pages
+
+    fragment = read_pages(recognizer, [close_up()], "photo", detector=BlindDetector([FRAGMENT]))[0]
+    assert 0 < len(fragment.text) < len("safety")  # what the detector's box alone gives
+    assert read_page(recognizer, close_up(), detector=BlindDetector(quads)).text == "safety"
+
+
 def test_a_textless_photo_the_detector_misses_still_prints_nothing(recognizer):
     rng = np.random.default_rng(3)
     image = (rng.normal(0, 30, (560, 1500, 3)) + (90, 120, 80)).clip(0, 255).astype(np.uint8)

@@ -38,7 +38,11 @@ SHORT_MIN_CONFIDENCE = {"page": 0.5, "photo": 0.9}  # documents keep more: a rec
 LARGE_TEXT_SIDE = 256  # where the detector finds nothing, it looks again at the image this small (text filling it)
 LARGE_TEXT_MIN_CONFIDENCE = 0.8  # lines found only at that small size must read this surely (else clutter)
 CROP_COVER = 0.25  # a line whose box covers this share of the image makes the image a crop of it
-FEW_LINES = 2  # a photo with at most this many detected lines may be a large crop: it is also read whole
+FEW_LINES = 3  # a large image read as a photo or a page into at most this many lines may be a large crop of one
+WHOLE_MAX_CANDIDATES = 8  # ... so it is read whole too when it held at most this many candidate lines before some
+# were dropped as clutter
+LONGER_MARGIN = 0.05  # the whole reading of a large image also wins when it reads more characters and is at most
+# this much less sure (the detector's box over a large word often holds only part of it: "ORO" of "DOROT")
 WORD_BOX_MARGIN = 0.1  # word boxes (and page lines) reach this share of their height beyond the ink on every side, as
 # annotators draw them (training images at IoU 0.5, tight -> 0.1: FUNSD words hmean 0.714 -> 0.766, SROIE lines 0.854 -> 0.870;
 # benchmarks/results/clutter.md)
@@ -558,10 +562,13 @@ def _plan(recognizer, image, layout: str, text_filter: TextFilter | None, chunk_
             lines = find_lines(gray)
             small = H * W <= CROP_AREA
             layout = "line" if is_single_line(gray, lines) and not (small and is_stack_of_lines(H, W, lines)) else "page"
-            if layout == "page" and small and int(gray.max()) - int(gray.min()) >= 12:
+            few = len(lines) <= WHOLE_MAX_CANDIDATES
+            if layout == "page" and (small or few) and int(gray.max()) - int(gray.min()) >= 12:
                 plan = _plan(recognizer, array, "page", text_filter, chunk_width, overlap, pad, limits=limits)
                 plan.alternative = _plan(recognizer, array, "line", text_filter, chunk_width, overlap, pad,
                                          limits=limits)
+                if not small:  # a large image with a line or two: a large crop of one, or a sparse document
+                    plan.alternative_floor = LARGE_TEXT_MIN_CONFIDENCE
                 return plan
     if layout == "photo":
         if detector is None:
@@ -579,7 +586,7 @@ def _plan(recognizer, image, layout: str, text_filter: TextFilter | None, chunk_
         lines, warnings = _at_most(lines, limits.max_lines)
         plan = _Plan(W, H, layout, 0.0, _line_jobs(recognizer, array, lines, chunk_width, overlap, pad), orientation,
                      warnings, image=array, min_confidence=min_confidence)
-        if auto and len(quads) <= FEW_LINES:  # perhaps a large crop of one word or line: read whole too
+        if auto and len(quads) <= WHOLE_MAX_CANDIDATES:  # perhaps a large crop of one word or line: read whole too
             plan.alternative = _plan(recognizer, array, "line", text_filter, chunk_width, overlap, pad, limits=limits)
             if not (len(quads) == 1 and _cover(quads[0], W, H) >= CROP_COVER):  # no line fills it: text must
                 plan.alternative_floor = LARGE_TEXT_MIN_CONFIDENCE  # read surely across the whole image
@@ -720,9 +727,14 @@ def read_pages(
             result = _assemble(plan, predictions, time_limit=limits.seconds)
         if plan.layout in ("page", "photo"):
             result.lines = [line for line in result.lines if not is_clutter(line, plan.layout)]
-        floor = max(PHOTO_MIN_CONFIDENCE, plan.min_confidence, plan.alternative_floor) if plan.layout == "photo" else 0.0
+        if plan.layout == "photo":
+            floor = max(PHOTO_MIN_CONFIDENCE, plan.min_confidence, plan.alternative_floor)
+        else:
+            floor = plan.alternative_floor
+        small = plan.width * plan.height <= CROP_AREA
         results.append(_choose(result, plan.alternative, predictions, limits.seconds, floor,
-                               keep_shorter_whole=plan.layout == "page"))
+                               keep_shorter_whole=plan.layout == "page" and small,
+                               max_lines=None if small else FEW_LINES))
     return results
 
 
@@ -776,7 +788,8 @@ def _characters(result: PageResult) -> int:
 
 
 def _choose(result: PageResult, alternative: _Plan | None, predictions: Sequence[Prediction | None],
-            time_limit: float = 0.0, floor: float = 0.0, keep_shorter_whole: bool = False) -> PageResult:
+            time_limit: float = 0.0, floor: float = 0.0, keep_shorter_whole: bool = False,
+            max_lines: int | None = None) -> PageResult:
     """The plan's result, or its alternative (the image read whole as one line: a small image the line finder took
     for a page, a large crop the detector found few lines in) where that is surer and at least `floor`.
     On the first 600 crops of the IIIT5K, IC15 and SVT training splits, 4-7% looked like pages to the line finder
@@ -791,11 +804,18 @@ def _choose(result: PageResult, alternative: _Plan | None, predictions: Sequence
     characters: a page reading of a word crop is often a sure fragment of it ("y" of "joy"), while the page
     reading of a few stacked lines reads more than the whole one. Of the 88 IIIT5K / IC15 / SVT training crops
     that `is_stack_of_lines` sends to the page path, the surer reading alone lost 6 words the whole reading had
-    right and won 2; with this rule it loses 2 and wins 2 (`benchmarks/bench_snippets.py` for the snippets)."""
-    if alternative is None:
+    right and won 2; with this rule it loses 2 and wins 2 (`benchmarks/bench_snippets.py` for the snippets).
+    Large images (photos and pages) read into at most `max_lines` lines are weighed against their whole reading
+    too, which also wins where it reads more characters nearly as surely (LONGER_MARGIN): on 300 training crops
+    scaled up to 160,000-700,000 pixels (`benchmarks/bench_large_crops.py`) `auto` went from 61.33 / CER 38.01 to
+    66.00 / 33.50 (`line` 70.00 / 22.04); the scene photos of the training sets read the same."""
+    if alternative is None or (max_lines is not None and len(result.lines) > max_lines):
         return result
     whole = _assemble(alternative, predictions, time_limit=time_limit)
     if keep_shorter_whole and _characters(result) < _characters(whole):
+        return whole
+    if (max_lines is not None and _characters(result) < _characters(whole)
+            and whole.confidence >= max(floor, result.confidence - LONGER_MARGIN)):
         return whole
     return whole if whole.confidence >= max(result.confidence, floor) else result
 
