@@ -555,6 +555,7 @@ def _plan(recognizer, image, layout: str, text_filter: TextFilter | None, chunk_
     H, W = gray.shape
     lines: list[LineBox] | None = None
     auto = layout == "auto"
+    read_whole_too = False
     if layout == "auto":
         if detector is not None and H > 64 and H * W > CROP_AREA and not looks_like_document(color):
             layout = "photo"
@@ -563,13 +564,7 @@ def _plan(recognizer, image, layout: str, text_filter: TextFilter | None, chunk_
             small = H * W <= CROP_AREA
             layout = "line" if is_single_line(gray, lines) and not (small and is_stack_of_lines(H, W, lines)) else "page"
             few = len(lines) <= WHOLE_MAX_CANDIDATES
-            if layout == "page" and (small or few) and int(gray.max()) - int(gray.min()) >= 12:
-                plan = _plan(recognizer, array, "page", text_filter, chunk_width, overlap, pad, limits=limits)
-                plan.alternative = _plan(recognizer, array, "line", text_filter, chunk_width, overlap, pad,
-                                         limits=limits)
-                if not small:  # a large image with a line or two: a large crop of one, or a sparse document
-                    plan.alternative_floor = LARGE_TEXT_MIN_CONFIDENCE
-                return plan
+            read_whole_too = layout == "page" and (small or few) and int(gray.max()) - int(gray.min()) >= 12
     if layout == "photo":
         if detector is None:
             raise ValueError("layout 'photo' needs a text detector")
@@ -598,8 +593,13 @@ def _plan(recognizer, image, layout: str, text_filter: TextFilter | None, chunk_
             lines = apply_filter(array, lines, text_filter)
         lines, warnings = _at_most(lines, limits.max_lines)
         angle = lines[0].angle if lines else 0.0
-        return _Plan(W, H, layout, angle, _line_jobs(recognizer, array, lines, chunk_width, overlap, pad),
+        plan = _Plan(W, H, layout, angle, _line_jobs(recognizer, array, lines, chunk_width, overlap, pad),
                      warnings=warnings)
+        if auto and read_whole_too:
+            plan.alternative = _plan(recognizer, array, "line", text_filter, chunk_width, overlap, pad, limits=limits)
+            if H * W > CROP_AREA:  # a large image with a line or two: a large crop of one, or a sparse document
+                plan.alternative_floor = LARGE_TEXT_MIN_CONFIDENCE
+        return plan
     if int(gray.max()) - int(gray.min()) < 12:  # blank: nothing to read
         return _Plan(W, H, layout, 0.0, [])
     whole = LineBox(0, 0, W, H, ((0.0, 0.0), (float(W), 0.0), (float(W), float(H)), (0.0, float(H))), height=H)
