@@ -169,6 +169,21 @@ def test_detect_large_text_maps_quads_back_to_the_image():
     assert detect_large_text(InkDetector(), image[:100, :200], 256) == []  # already small: nothing to gain
 
 
+@pytest.mark.parametrize("ink, floor", [((200, 450, 300, 1500), "LARGE_TEXT_MIN_CONFIDENCE"),
+                                        ((100, 500, 100, 1700), "FILLING_TEXT_MIN_CONFIDENCE")], ids=["part", "fills"])
+def test_large_text_found_small_must_read_surely_unless_it_fills_the_image(recognizer, ink, floor):
+    from crnn_ocr.page import reading
+
+    image = np.full((600, 1800, 3), 240, np.uint8)
+    top, bottom, left, right = ink  # too tall for the first look; with the box margins about 0.35 / 0.65 of the image
+    for x in range(left, right, 200):  # letter strokes: the background stays the image's median colour
+        image[top:bottom, x:x + 80] = 10
+    plan = reading._plan(recognizer, image, "photo", None, None, 64, 0.2, detector=InkDetector())
+    assert len(plan.jobs) == 1
+    assert plan.min_confidence == getattr(reading, floor)
+    assert reading.FILLING_TEXT_MIN_CONFIDENCE < reading.LARGE_TEXT_MIN_CONFIDENCE
+
+
 class BlindDetector:
     """Finds nothing, or one small fragment, at every size (the trained detector on some close-ups of one word)."""
 

@@ -36,7 +36,9 @@ PAGE_MIN_CONFIDENCE = 0.4  # the same for lines the line finder found on pages
 SHORT_TEXT = 2  # characters: lines this short (a "1", an "I", a "|") must read surely to be kept on pages and photos
 SHORT_MIN_CONFIDENCE = {"page": 0.5, "photo": 0.9}  # documents keep more: a receipt's "RM" or "X" is text
 LARGE_TEXT_SIDE = 256  # where the detector finds nothing, it looks again at the image this small (text filling it)
-LARGE_TEXT_MIN_CONFIDENCE = 0.8  # lines found only at that small size must read this surely (else clutter)
+LARGE_TEXT_MIN_CONFIDENCE = 0.8  # lines found only at that small size must read this surely (else clutter) ...
+LARGE_TEXT_FILLS = 0.5  # ... or, where one covers this share of the image (a large crop of it), this surely:
+FILLING_TEXT_MIN_CONFIDENCE = 0.7
 CROP_COVER = 0.25  # a line whose box covers this share of the image makes the image a crop of it
 FEW_LINES = 3  # a large image read as a photo or a page into at most this many lines may be a large crop of one
 WHOLE_MAX_CANDIDATES = 8  # ... so it is read whole too when it held at most this many candidate lines before some
@@ -573,7 +575,8 @@ def _plan(recognizer, image, layout: str, text_filter: TextFilter | None, chunk_
         min_confidence = 0.0
         if not quads and LARGE_TEXT_SIDE:
             quads = [q for q in detect_large_text(detector, photo, LARGE_TEXT_SIDE) if _cover(q, W, H) >= CROP_COVER]
-            min_confidence = LARGE_TEXT_MIN_CONFIDENCE
+            fills = any(_cover(q, W, H) >= LARGE_TEXT_FILLS for q in quads)
+            min_confidence = FILLING_TEXT_MIN_CONFIDENCE if fills else LARGE_TEXT_MIN_CONFIDENCE
         orientation = choose_orientation(array, quads, recognizer.recognize_arrays, pad) if quads else 0
         lines = plan_lines(array, quads, orientation)
         if text_filter is not None:
