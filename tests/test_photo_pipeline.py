@@ -223,6 +223,18 @@ def test_a_sure_fragment_of_a_large_word_gives_way_to_the_whole_reading(recogniz
     assert read_page(recognizer, close_up(), detector=BlindDetector(quads)).text == "safety"
 
 
+def test_a_long_word_the_detector_misses_at_every_size_is_kept_less_surely(recognizer, monkeypatch):
+    from crnn_ocr.page import reading
+
+    monkeypatch.setattr(reading, "LARGE_TEXT_MIN_CONFIDENCE", 1.01)  # whole readings of short text: never sure enough
+    assert read_page(recognizer, close_up("safety"), detector=BlindDetector()).text == "safety"
+    assert read_page(recognizer, close_up("sky"), detector=BlindDetector()).text == ""
+    fragment = BlindDetector([[[700, 420], [760, 420], [760, 470], [700, 470]]])  # text found at the working size
+    assert read_page(recognizer, close_up("safety"), detector=fragment).text != "safety"
+    monkeypatch.setattr(reading, "LONG_WHOLE_TEXT", 7)
+    assert read_page(recognizer, close_up("safety"), detector=BlindDetector()).text == ""
+
+
 def test_a_textless_photo_the_detector_misses_still_prints_nothing(recognizer):
     rng = np.random.default_rng(3)
     image = (rng.normal(0, 30, (560, 1500, 3)) + (90, 120, 80)).clip(0, 255).astype(np.uint8)

@@ -45,6 +45,8 @@ WHOLE_MAX_CANDIDATES = 8  # ... so it is read whole too when it held at most thi
 # were dropped as clutter
 LONGER_MARGIN = 0.05  # the whole reading of a large image also wins when it reads more characters and is at most
 # this much less sure (the detector's box over a large word often holds only part of it: "ORO" of "DOROT")
+LONG_WHOLE_TEXT = 5  # characters, not all alike: where the detector finds nothing at its working size, a whole
+LONG_WHOLE_MIN_CONFIDENCE = 0.5  # reading this long is a word too large for it, not a texture, from this confidence
 WORD_BOX_MARGIN = 0.1  # word boxes (and page lines) reach this share of their height beyond the ink on every side, as
 # annotators draw them (training images at IoU 0.5, tight -> 0.1: FUNSD words hmean 0.714 -> 0.766, SROIE lines 0.854 -> 0.870;
 # benchmarks/results/clutter.md)
@@ -517,6 +519,7 @@ class _Plan:
     image: np.ndarray | None = None  # kept for photos: weak lines are read again turned round
     min_confidence: float = 0.0  # photos: lines read less surely than this (or PHOTO_MIN_CONFIDENCE) are dropped
     alternative_floor: float = 0.0  # the alternative wins only read at least this surely
+    long_text_floor: float | None = None  # ... or this surely where it reads LONG_WHOLE_TEXT varied characters
 
 
 def _line_jobs(recognizer, array: np.ndarray, lines: list[LineBox], chunk_width: int | None, overlap: int,
@@ -572,6 +575,7 @@ def _plan(recognizer, image, layout: str, text_filter: TextFilter | None, chunk_
             raise ValueError("layout 'photo' needs a text detector")
         photo = color if color is not None else image
         quads = [d.quad for d in detector.detect(photo, levels=["line"])["line"]]
+        found_at_working_size = bool(quads)
         min_confidence = 0.0
         if not quads and LARGE_TEXT_SIDE:
             quads = [q for q in detect_large_text(detector, photo, LARGE_TEXT_SIDE) if _cover(q, W, H) >= CROP_COVER]
@@ -588,6 +592,8 @@ def _plan(recognizer, image, layout: str, text_filter: TextFilter | None, chunk_
             plan.alternative = _plan(recognizer, array, "line", text_filter, chunk_width, overlap, pad, limits=limits)
             if not (len(quads) == 1 and _cover(quads[0], W, H) >= CROP_COVER):  # no line fills it: text must
                 plan.alternative_floor = LARGE_TEXT_MIN_CONFIDENCE  # read surely across the whole image
+            if not found_at_working_size:
+                plan.long_text_floor = LONG_WHOLE_MIN_CONFIDENCE
         return plan
     if layout == "page":
         if lines is None:
@@ -737,7 +743,7 @@ def read_pages(
         small = plan.width * plan.height <= CROP_AREA
         results.append(_choose(result, plan.alternative, predictions, limits.seconds, floor,
                                keep_shorter_whole=plan.layout == "page" and small,
-                               max_lines=None if small else FEW_LINES))
+                               max_lines=None if small else FEW_LINES, long_text_floor=plan.long_text_floor))
     return results
 
 
@@ -792,7 +798,7 @@ def _characters(result: PageResult) -> int:
 
 def _choose(result: PageResult, alternative: _Plan | None, predictions: Sequence[Prediction | None],
             time_limit: float = 0.0, floor: float = 0.0, keep_shorter_whole: bool = False,
-            max_lines: int | None = None) -> PageResult:
+            max_lines: int | None = None, long_text_floor: float | None = None) -> PageResult:
     """The plan's result, or its alternative (the image read whole as one line: a small image the line finder took
     for a page, a large crop the detector found few lines in) where that is surer and at least `floor`.
     On the first 600 crops of the IIIT5K, IC15 and SVT training splits, 4-7% looked like pages to the line finder
@@ -811,10 +817,15 @@ def _choose(result: PageResult, alternative: _Plan | None, predictions: Sequence
     Large images (photos and pages) read into at most `max_lines` lines are weighed against their whole reading
     too, which also wins where it reads more characters nearly as surely (LONGER_MARGIN): on 300 training crops
     scaled up to 160,000-700,000 pixels (`benchmarks/bench_large_crops.py`) `auto` went from 61.33 / CER 38.01 to
-    66.00 / 33.50 (`line` 70.00 / 22.04); the scene photos of the training sets read the same."""
+    66.00 / 33.50 (`line` 70.00 / 22.04); the scene photos of the training sets read the same. Where the detector
+    found nothing at its working size (`long_text_floor`), a whole reading of at least LONG_WHOLE_TEXT varied
+    characters wins from that confidence: textures read that way give one to four characters."""
     if alternative is None or (max_lines is not None and len(result.lines) > max_lines):
         return result
     whole = _assemble(alternative, predictions, time_limit=time_limit)
+    text = "".join(line.text.replace(" ", "") for line in whole.lines)
+    if long_text_floor is not None and len(text) >= LONG_WHOLE_TEXT and len(set(text)) > 1:
+        floor = min(floor, long_text_floor)
     if keep_shorter_whole and _characters(result) < _characters(whole):
         return whole
     if (max_lines is not None and _characters(result) < _characters(whole)
