@@ -327,6 +327,28 @@ def test_resume_is_exact(scenes, tmp_path):
     assert torch.equal(exp_a, b["train_state"]["optimizer"]["state"][0]["exp_avg"])
 
 
+def test_device_is_checked_before_training(scenes, tmp_path):
+    from crnn_ocr.detect.train import train_detector
+
+    with pytest.raises(ConfigError, match="device must be"):
+        tiny_config(scenes, tmp_path / "x", device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            train_detector(tiny_config(scenes, tmp_path / "y", device="cuda"), log=lambda *_: None)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_on_a_gpu_writes_checkpoints_that_load_on_the_cpu(scenes, tmp_path):
+    from crnn_ocr.detect.train import train_detector
+
+    lines = []
+    result = train_detector(tiny_config(scenes, tmp_path / "gpu", device="cuda", val_every=6), log=lines.append)
+    assert result.step == 6 and any("on cuda" in line for line in lines)
+    data = load_detector_checkpoint(tmp_path / "gpu" / "last.pt")
+    assert all(t.device.type == "cpu" for t in data["state_dict"].values())
+    assert result.history and 0.0 <= result.history[-1]["hmean"] <= 1.0
+
+
 def test_loader_workers_draw_the_same_samples(scenes, tmp_path):
     """Samples are a function of (seed, index): a worker process trains the same weights (and does not hang
     although this process has already used OpenCV's thread pool)."""

@@ -28,16 +28,19 @@ def detector() -> None:
 @click.option("--threads", type=click.IntRange(0), help="torch CPU threads (0: torch's default).")
 @click.option("--workers", type=click.IntRange(0), help="Data loader processes (0: in the training process).")
 @click.option("--max-minutes", type=click.FloatRange(0), help="End this sitting after so long (checkpointed).")
+@click.option("--device", help="auto (the config's default: a CUDA GPU when torch sees one), cpu, cuda or cuda:N.")
+@click.option("--batch-size", type=click.IntRange(1), help="Images per step.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt.")
 @click.option("--allocator", type=click.Choice(ALLOCATORS), default="auto", show_default=True,
               help="Memory allocator, as for `ocr train`: auto uses jemalloc when installed.")
 @handles_errors
-def train_cmd(config_file, out, steps, threads, workers, max_minutes, resume, allocator):
+def train_cmd(config_file, out, steps, threads, workers, max_minutes, device, batch_size, resume, allocator):
     """Train a detector (or continue one with --resume); SIGTERM and Ctrl-C save last.pt first."""
     from crnn_ocr.detect.train import train_detector
 
     allocator_in_use = use_allocator(allocator)
-    overrides = {"out": out, "steps": steps, "threads": threads, "workers": workers, "max_minutes": max_minutes}
+    overrides = {"out": out, "steps": steps, "threads": threads, "workers": workers, "max_minutes": max_minutes,
+                 "device": device, "batch_size": batch_size}
     result = train_detector(config_file, resume=resume, overrides=overrides, log=lambda m: click.echo(m, err=True))
     click.echo(json.dumps({"out": result.out, "step": result.step, "best": result.best, "stopped": result.stopped,
                            "allocator": allocator_in_use}, default=str))

@@ -194,6 +194,7 @@ class DetectTrainConfig:
     max_minutes: float = 0.0
     threads: int = 0
     workers: int = 0
+    device: str = "auto"    # auto (a CUDA GPU when torch sees one, else the CPU) | cpu | cuda | cuda:N
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -212,6 +213,8 @@ class DetectTrainConfig:
         _check(min(self.bce_weight, self.dice_weight, self.l1_weight) >= 0, "loss weights must be >= 0")
         _check(len(self.scale_range) == 2 and 0 < self.scale_range[0] <= self.scale_range[1],
                "scale_range must be [low, high] with 0 < low <= high")
+        _check(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
+               "device must be auto, cpu, cuda or cuda:N")
         _check(0 <= self.rotate_degrees <= 45, "rotate_degrees must be in [0, 45]")
         _check(0 <= self.rotate_prob <= 1 and 0 <= self.color_jitter <= 1, "rotate_prob and color_jitter are in [0, 1]")
         _check(self.crop_tries >= 1, "crop_tries must be >= 1")

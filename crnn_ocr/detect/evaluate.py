@@ -140,8 +140,9 @@ class TorchDetector(TextDetector):
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         torch = self._torch
+        device = next(self.model.parameters()).device  # a model being trained on a GPU is scored there
         with torch.inference_mode():
-            return self.model(torch.from_numpy(batch)).numpy()
+            return self.model(torch.from_numpy(batch).to(device)).float().cpu().numpy()
 
 
 def load_any_detector(path: str | Path, threads: int = 1, max_side: int | None = None) -> TextDetector:

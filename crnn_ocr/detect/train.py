@@ -42,7 +42,7 @@ from crnn_ocr.detect.nets import (
 )
 from crnn_ocr.errors import ConfigError, OcrError
 from crnn_ocr.train.allocator import ALLOCATORS, restart_with_jemalloc, use_allocator
-from crnn_ocr.train.loop import StopRequest, TrainResult, loader_worker_init, stop_loader_workers
+from crnn_ocr.train.loop import Dist, StopRequest, TrainResult, loader_worker_init, resolve_device, stop_loader_workers
 
 BINARY_K = 50.0  # DB's amplifying factor of the approximate step function
 LOG_FIELDS = ["step", "lr", "loss", "bce", "dice", "l1", "images_per_s", "elapsed_s", "val_hmean", "val_precision",
@@ -210,7 +210,8 @@ def train_detector(config: DetectTrainConfig | str | Path, resume: bool = False,
                                           "weight": round(float(p), 4), "complete": f.source.complete}
                           for f, p in zip(dataset.folders, dataset.probs)}}
 
-    model = model.to(memory_format=torch.channels_last)  # measured: about 1.2x faster convs on CPU
+    device = torch.device(resolve_device(cfg.device, Dist()))
+    model = model.to(device, memory_format=torch.channels_last)  # measured: about 1.2x faster convs on CPU
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
@@ -241,7 +242,7 @@ def train_detector(config: DetectTrainConfig | str | Path, resume: bool = False,
     loader = torch.utils.data.DataLoader(
         dataset, batch_sampler=[list(range(s * cfg.batch_size, (s + 1) * cfg.batch_size)) for s in range(step, end)],
         num_workers=cfg.workers, worker_init_fn=loader_worker_init if cfg.workers else None,
-        prefetch_factor=2 if cfg.workers else None, persistent_workers=False)
+        prefetch_factor=2 if cfg.workers else None, persistent_workers=False, pin_memory=device.type == "cuda")
 
     out.mkdir(parents=True, exist_ok=True)
     new_log = step == 0 or not log_path.exists()
@@ -249,7 +250,7 @@ def train_detector(config: DetectTrainConfig | str | Path, resume: bool = False,
     writer = csv.DictWriter(log_file, LOG_FIELDS)
     if new_log:
         writer.writeheader()
-    log(f"training {cfg.model.arch} ({report['parameters']:,} parameters) from step {step} to {cfg.steps} on "
+    log(f"training {cfg.model.arch} ({report['parameters']:,} parameters) on {device} from step {step} to {cfg.steps} on "
         + ", ".join(f"{Path(k).name} ({v['images']} images, p={v['weight']})" for k, v in report["sources"].items()))
     model.train()
     started = time.time()
@@ -262,6 +263,7 @@ def train_detector(config: DetectTrainConfig | str | Path, resume: bool = False,
             lr = lr_at(step, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             images = batch["image"].contiguous(memory_format=torch.channels_last)
             loss, parts = db_loss(model(images), batch, cfg)
             optimizer.zero_grad(set_to_none=True)
