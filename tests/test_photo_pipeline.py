@@ -106,6 +106,23 @@ def test_auto_sends_photos_to_the_detector_and_documents_to_the_line_finder(reco
     assert read_page(recognizer, np.asarray(crop), detector=detector).layout in ("line", "word")  # crops stay crops
 
 
+def test_a_small_photo_goes_to_the_detector_and_a_small_crop_does_not(recognizer):
+    import cv2
+
+    from crnn_ocr.page.reading import CROP_AREA, SMALL_PHOTO_MIN_SIDE
+
+    photo, quads = scene()
+    small = np.ascontiguousarray(cv2.resize(photo, (400, 252), interpolation=cv2.INTER_AREA))  # a thumbnail
+    assert small.shape[0] * small.shape[1] <= CROP_AREA and min(small.shape[:2]) >= SMALL_PHOTO_MIN_SIDE
+    detector = QuadDetector([q * 400 / 760 for q in quads])
+    result = read_page(recognizer, small, detector=detector)
+    assert detector.calls >= 1 and result.layout == "photo"
+    assert [line.text for line in result.lines] == LINES
+    cut = np.ascontiguousarray(small[60:140, 20:300])  # a strip cut out: under the minimum side, the line finder's
+    detector.calls = 0
+    assert read_page(recognizer, cut, detector=detector).layout != "photo" and detector.calls == 0
+
+
 def test_quads_turn_and_map_back_consistently():
     quad = np.array([[0, 0], [10, 0], [10, 2], [0, 2]], float)
     assert turn_quad(quad, 180)[0].tolist() == [10, 2]

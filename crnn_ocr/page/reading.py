@@ -29,6 +29,8 @@ from crnn_ocr.text.vocab import CharInfo, Prediction
 
 LAYOUTS = ("auto", "page", "photo", "line", "word")
 CROP_AREA = 150_000  # pixels: 99% of the word crops of the IIIT5K, IC15 and SVT training splits are smaller
+SMALL_PHOTO_MIN_SIDE = 160  # px: a small image (at most CROP_AREA) the line finder takes for a page goes to the
+# detector when both its sides are this long and it does not look like a document (word crops rarely are)
 FLIP_MARGIN = 0.05  # a photo's line read turned round replaces the first reading when this much surer
 QUAD_MIN_ANGLE = 3.0  # degrees: lines turned less than this give upright word boxes as their quads
 PHOTO_MIN_CONFIDENCE = 0.4  # lines read from detected boxes below this are taken for non-text and dropped
@@ -568,6 +570,9 @@ def _plan(recognizer, image, layout: str, text_filter: TextFilter | None, chunk_
             lines = find_lines(gray)
             small = H * W <= CROP_AREA
             layout = "line" if is_single_line(gray, lines) and not (small and is_stack_of_lines(H, W, lines)) else "page"
+            if layout == "page" and small and detector is not None and min(H, W) >= SMALL_PHOTO_MIN_SIDE \
+                    and not looks_like_document(color):
+                layout = "photo"  # a small photo (a thumbnail): the line finder reads its textures as lines
             few = len(lines) <= WHOLE_MAX_CANDIDATES
             read_whole_too = layout == "page" and (small or few) and int(gray.max()) - int(gray.min()) >= 12
     if layout == "photo":
