@@ -3,7 +3,7 @@
 # Packs into .gpu/ (git-ignored) what the bare GPU machine lacks, small enough to travel beside the working tree
 # (the device tool carries 64 MiB in all, the tracked files included):
 #   .gpu/whl              as prepare.sh makes it (run first if missing), plus pyclipper and shapely wheels
-#   .gpu/det/fonts        every FONT_EVERY-th font of prepare.sh's subset (.gpu/fonts), for renders made there
+#   .gpu/det/fonts        one style of each font family of prepare.sh's subset (.gpu/fonts_all), for the renders
 #   .gpu/det/<set>        the detector recipe's real training sets from ../shared/train/scenes, names kept (so the
 #                         same images are held out there as here); the document sets cut to their held-out images
 #                         and KEEP more; the training images of the sets in REENCODE written again as JPEG of that
@@ -14,8 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 REENCODE=${REENCODE:-msra_td500_train=55,svt_scenes_train=55,sroie_receipts_train=55}
 KEEP=${KEEP:-funsd_train=12,sroie_receipts_train=20}
-FONT_EVERY=${FONT_EVERY:-6}
-[ -d .gpu/fonts ] && ls .gpu/whl/lmdb-*.whl >/dev/null 2>&1 || bash data/recipes/gpu/prepare.sh
+[ -d .gpu/fonts_all ] && ls .gpu/whl/lmdb-*.whl >/dev/null 2>&1 || bash data/recipes/gpu/prepare.sh
 PLATFORMS="--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64"
 for pkg in pyclipper==1.4.0 shapely==2.2.0; do
   name=${pkg%%==*}
@@ -24,12 +23,7 @@ for pkg in pyclipper==1.4.0 shapely==2.2.0; do
     -d .gpu/whl "$pkg" || echo "could not fetch $pkg"
 done
 rm -rf .gpu/det
-mkdir -p .gpu/det/fonts
-i=0
-for font in .gpu/fonts/*; do  # every FONT_EVERY-th font of prepare.sh's subset: enough faces for scene renders
-  [ $((i % FONT_EVERY)) -eq 0 ] && cp "$font" .gpu/det/fonts/
-  i=$((i + 1))
-done
+python data/recipes/gpu/pick_fonts.py .gpu/fonts_all .gpu/det/fonts 1
 REENCODE=$REENCODE KEEP=$KEEP python - <<'PY'
 import json
 import os

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Run THERE, on a lent GPU machine, from the repository root, with .gpu/ carried (see prepare.sh):
-#   device run: command "MINUTES=8 bash data/recipes/gpu/train.sh", carry [".gpu"], timeout_s 600
-# Renders mixed and document-style text with every CPU core, then warm-restarts the shipped model (.gpu/init.pt)
+# Run THERE, on a lent GPU machine, from the repository root, with what prepare.sh packed carried:
+#   device run: command "MINUTES=8 bash data/recipes/gpu/train.sh",
+#               carry [".gpu/fonts", ".gpu/whl", ".gpu/real", ".gpu/val"], timeout_s 600
+# Renders mixed and document-style text with every CPU core, then warm-restarts the shipped model
+# (weights/crnn_default.pt)
 # on the GPU with the stage-5 mix (data/recipes/history/default_stage5.toml: renders 60%, real training crops 40%,
 # low-resolution and JPEG looks, augmentation on half the samples),
 # a cosine schedule of STEPS steps bounded by MINUTES, and returns last.pt, best.pt, log.csv and curves.png
@@ -31,7 +33,7 @@ python3 cli.py data synth --count "$DOC_COUNT" --style document --seed "$((SEED 
   --fonts .gpu/fonts --quiet --overwrite --out /tmp/document.lmdb 2>&1 | tail -2 | tee -a "$OUT/run.log"
 echo "rendered $COUNT + $DOC_COUNT in $(( $(date +%s) - start )) s" | tee -a "$OUT/run.log"
 VAL=$(for d in .gpu/val/*/; do printf -- "--val %s " "$d"; done)
-python3 cli.py train --config data/recipes/history/default_stage5.toml --init .gpu/init.pt --out "$RUN" --fresh \
+python3 cli.py train --config data/recipes/history/default_stage5.toml --init weights/crnn_default.pt --out "$RUN" --fresh \
   --train /tmp/synth.lmdb:0.45 --train /tmp/document.lmdb:0.15 --train .gpu/real/ic15:0.15 \
   --train .gpu/real/iiit5k:0.1 --train .gpu/real/svt:0.05 --train .gpu/real/sroie:0.1 $VAL \
   --steps "$STEPS" --batch-size "$BATCH" --lr 1e-3 --warmup-steps 300 --seed "$SEED" --device "$DEVICE" --quiet \
