@@ -123,6 +123,28 @@ def test_a_small_photo_goes_to_the_detector_and_a_small_crop_does_not(recognizer
     assert read_page(recognizer, cut, detector=detector).layout != "photo" and detector.calls == 0
 
 
+def test_a_small_photo_of_one_sign_goes_to_the_detector(recognizer):
+    from crnn_ocr.page import reading
+    from crnn_ocr.page.lines import find_lines, is_single_line
+
+    ramp = np.linspace(0, 40, 320)[None, :, None]  # a sign's painted face: colour, not paper
+    image = Image.fromarray((np.zeros((200, 320, 3)) + (60, 90, 140) + ramp).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    x0, y0, x1, y1 = draw.textbbox((20, 30), "OPEN", font=ImageFont.truetype(FONT, 100))
+    draw.text((20, 30), "OPEN", fill=(250, 240, 200), font=ImageFont.truetype(FONT, 100))
+    sign = np.asarray(image)
+    gray = sign.mean(axis=2).astype(np.uint8)
+    assert is_single_line(gray, find_lines(gray))  # what made it a word crop before
+    detector = QuadDetector([[[x0 - 4, y0 - 6], [x1 + 4, y0 - 6], [x1 + 4, y1 + 6], [x0 - 4, y1 + 6]]])
+    result = read_page(recognizer, sign, detector=detector)
+    assert result.layout == "photo" and detector.calls >= 1 and result.to_text() == "OPEN"
+    wide = np.ascontiguousarray(np.concatenate([sign, sign[:, ::-1]], axis=1))  # 640 x 200: a word crop's shape
+    assert 640 > reading.LINE_PHOTO_MAX_ASPECT * 200
+    detector.calls = 0
+    read_page(recognizer, wide, detector=detector)
+    assert detector.calls == 0
+
+
 def test_quads_turn_and_map_back_consistently():
     quad = np.array([[0, 0], [10, 0], [10, 2], [0, 2]], float)
     assert turn_quad(quad, 180)[0].tolist() == [10, 2]

@@ -30,7 +30,9 @@ from crnn_ocr.text.vocab import CharInfo, Prediction
 LAYOUTS = ("auto", "page", "photo", "line", "word")
 CROP_AREA = 150_000  # pixels: 99% of the word crops of the IIIT5K, IC15 and SVT training splits are smaller
 SMALL_PHOTO_MIN_SIDE = 160  # px: a small image (at most CROP_AREA) the line finder takes for a page goes to the
-# detector when both its sides are this long and it does not look like a document (word crops rarely are)
+# detector when both its sides are this long and it does not look like a document (word crops rarely are) ...
+LINE_PHOTO_MAX_ASPECT = 2.0  # ... and so does one it takes for a single line when it is at most this much wider than
+# high (a thumbnail of a sign; a word crop that large is wider)
 FLIP_MARGIN = 0.05  # a photo's line read turned round replaces the first reading when this much surer
 QUAD_MIN_ANGLE = 3.0  # degrees: lines turned less than this give upright word boxes as their quads
 PHOTO_MIN_CONFIDENCE = 0.4  # lines read from detected boxes below this are taken for non-text and dropped
@@ -570,8 +572,8 @@ def _plan(recognizer, image, layout: str, text_filter: TextFilter | None, chunk_
             lines = find_lines(gray)
             small = H * W <= CROP_AREA
             layout = "line" if is_single_line(gray, lines) and not (small and is_stack_of_lines(H, W, lines)) else "page"
-            if layout == "page" and small and detector is not None and min(H, W) >= SMALL_PHOTO_MIN_SIDE \
-                    and not looks_like_document(color):
+            if (layout == "page" or W <= LINE_PHOTO_MAX_ASPECT * H) and small and detector is not None \
+                    and min(H, W) >= SMALL_PHOTO_MIN_SIDE and not looks_like_document(color):
                 layout = "photo"  # a small photo (a thumbnail): the line finder reads its textures as lines
             few = len(lines) <= WHOLE_MAX_CANDIDATES
             read_whole_too = layout == "page" and (small or few) and int(gray.max()) - int(gray.min()) >= 12
@@ -748,7 +750,7 @@ def read_pages(
         small = plan.width * plan.height <= CROP_AREA
         results.append(_choose(result, plan.alternative, predictions, limits.seconds, floor,
                                keep_shorter_whole=plan.layout == "page" and small,
-                               max_lines=None if small else FEW_LINES, long_text_floor=plan.long_text_floor))
+                               max_lines=None if small and plan.layout != "photo" else FEW_LINES, long_text_floor=plan.long_text_floor))
     return results
 
 
