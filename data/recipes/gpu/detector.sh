@@ -17,13 +17,7 @@ OUT=${OUT:-/tmp/out}
 DEVICE=${DEVICE:-cuda}
 RUN=${RUN:-runs/detector_gpu}
 WORKERS=${WORKERS:-$(( $(nproc) - 2 ))}
-mkdir -p "$OUT"
-if [ -z "${SKIP_INSTALL:-}" ]; then  # SKIP_INSTALL=1 DEVICE=cpu: a dry run of the rest on the CPU machine
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site:$PWD
-  nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/machine.txt"
-fi
-export PYTHONUNBUFFERED=1
+source data/recipes/gpu/there.sh  # wheels, machine.txt; SKIP_INSTALL=1 DEVICE=cpu: a dry run
 start=$(date +%s)
 rm -rf data/synth/gpu_scenes data/synth/gpu_pages "$RUN"
 python3 cli.py data synth --style scene -n "$SCENES" --seed "$SEED" --sign-share 0.4 --fonts .gpu/det/fonts \

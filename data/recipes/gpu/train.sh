@@ -17,15 +17,9 @@ COUNT=${COUNT:-300000}
 DOC_COUNT=${DOC_COUNT:-60000}
 SEED=${SEED:-$((RANDOM + 100))}
 OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
 DEVICE=${DEVICE:-cuda}
 RUN=${RUN:-runs/gpu}
-if [ -z "${SKIP_INSTALL:-}" ]; then  # SKIP_INSTALL=1 DEVICE=cpu: a dry run of the rest on the CPU machine
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site:$PWD
-  nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/machine.txt"
-fi
-export PYTHONUNBUFFERED=1
+source data/recipes/gpu/there.sh  # wheels, machine.txt; SKIP_INSTALL=1 DEVICE=cpu: a dry run
 start=$(date +%s)
 python3 cli.py data synth --count "$COUNT" --seed "$SEED" --workers "$(nproc)" --fonts .gpu/fonts --quiet \
   --overwrite --out /tmp/synth.lmdb 2>&1 | tail -2 | tee -a "$OUT/run.log"
