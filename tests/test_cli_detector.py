@@ -58,6 +58,26 @@ def test_train_resume_eval_export(tmp_path):
     from crnn_ocr.detect.runtime import OnnxDetector
 
     assert OnnxDetector(tmp_path / "d.onnx").cfg.arch == "db_tiny"
+    # the run's weights averaged with a fresh detector of the same architecture: the mean of the two; a detector of
+    # another architecture is refused in one line
+    import torch
+
+    from crnn_ocr.detect.config import DetectorConfig
+    from crnn_ocr.detect.nets import create_detector, load_detector_checkpoint, save_detector
+
+    other = tmp_path / "other.pt"
+    save_detector(other, create_detector(DetectorConfig(arch="db_tiny", train_size=128)), DetectorConfig(
+        arch="db_tiny", train_size=128))
+    mean = tmp_path / "mean.pt"
+    averaged = runner.invoke(main, ["detector", "average", "-m", str(out / "last.pt"), "-m", str(other), "-o", str(mean)])
+    assert averaged.exit_code == 0, averaged.output
+    a, b, m = (load_detector_checkpoint(p)["state_dict"] for p in (out / "last.pt", other, mean))
+    name = next(k for k, v in a.items() if v.is_floating_point() and not torch.equal(v, b[k]))
+    assert torch.allclose(m[name], (a[name] + b[name]) / 2, atol=1e-6)
+    small = tmp_path / "small.pt"
+    save_detector(small, create_detector(DetectorConfig(arch="db_small")), DetectorConfig(arch="db_small"))
+    refused = runner.invoke(main, ["detector", "average", "-m", str(out / "last.pt"), "-m", str(small), "-o", str(mean)])
+    assert refused.exit_code == 1 and "cannot average" in refused.stderr and len(refused.stderr.splitlines()) == 1
 
 
 @pytest.mark.slow

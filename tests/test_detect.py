@@ -327,6 +327,28 @@ def test_resume_is_exact(scenes, tmp_path):
     assert torch.equal(exp_a, b["train_state"]["optimizer"]["state"][0]["exp_avg"])
 
 
+def test_averaged_detector_holds_the_mean_weights(tmp_path):
+    from crnn_ocr.detect.nets import average_detectors, create_detector, save_detector
+
+    cfg = DetectorConfig(arch="db_tiny", train_size=128)
+    paths = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        paths.append(tmp_path / f"{seed}.pt")
+        save_detector(paths[-1], create_detector(cfg), cfg)
+    model, model_cfg = average_detectors(paths)
+    a, b = (load_detector_checkpoint(p)["state_dict"] for p in paths)
+    mean = model.state_dict()
+    changed = [k for k, v in a.items() if v.is_floating_point() and not torch.equal(v, b[k])]
+    assert changed and model_cfg.arch == "db_tiny"
+    for name in changed:
+        assert torch.allclose(mean[name], (a[name] + b[name]) / 2, atol=1e-6)
+    other = DetectorConfig(arch="db_small", train_size=128)
+    save_detector(tmp_path / "small.pt", create_detector(other), other)
+    with pytest.raises(CheckpointError, match="cannot average"):
+        average_detectors([paths[0], tmp_path / "small.pt"])
+
+
 def test_device_is_checked_before_training(scenes, tmp_path):
     from crnn_ocr.detect.train import train_detector
 

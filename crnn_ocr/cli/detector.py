@@ -71,6 +71,23 @@ def eval_cmd(model, folders, limit, max_side, threads, as_json):
                        f"{s['hmean']:>8.3f}{r['seconds_per_image']:>9.2f}")
 
 
+@detector.command("average")
+@click.option("--model", "-m", "models", multiple=True, required=True, type=click.Path(dir_okay=False, exists=True),
+              help="A detector checkpoint (repeat: two or more of the same architecture).")
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="The .pt file to write.")
+@handles_errors
+def average_cmd(models, out):
+    """Write the detector whose weights are the mean of the checkpoints' (export it with `ocr detector export`)."""
+    from pathlib import Path
+
+    from crnn_ocr.detect.nets import average_detectors, save_detector
+
+    model, cfg = average_detectors(list(models))
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    save_detector(out, model, cfg, {"averaged": list(models)})
+    click.echo(json.dumps({"out": out, "averaged": list(models)}))
+
+
 @detector.command("export")
 @click.option("--model", "-m", required=True, type=click.Path(dir_okay=False, exists=True), help="Detector checkpoint.")
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="The .onnx file to write.")

@@ -272,6 +272,24 @@ def detector_from_checkpoint(data: dict[str, Any], path: str | Path = "checkpoin
     return model, cfg
 
 
+def average_detectors(paths: list[str | Path]) -> tuple[nn.Module, DetectorConfig]:
+    """The detector whose weights (and BatchNorm statistics) are the mean of the checkpoints' (same architecture
+    and levels), e.g. the best weights of successive warm restarts of one run."""
+    from crnn_ocr.models.checkpoint import mean_state_dict
+
+    if not paths:
+        raise CheckpointError("no detector checkpoints to average")
+    datas = [load_detector_checkpoint(p) for p in paths]
+    model, cfg = detector_from_checkpoint(datas[0], paths[0])
+    for path, data in zip(paths[1:], datas[1:]):
+        other = DetectorConfig.from_dict(dict(data["config"]))
+        if (other.arch, tuple(other.levels)) != (cfg.arch, tuple(cfg.levels)):
+            raise CheckpointError(f"{path}: a {other.arch} detector of levels {list(other.levels)}; {paths[0]} is a "
+                                  f"{cfg.arch} of {list(cfg.levels)}: cannot average")
+    model.load_state_dict(mean_state_dict([d["state_dict"] for d in datas]))
+    return model, cfg
+
+
 def load_detector(path: str | Path) -> tuple[nn.Module, DetectorConfig]:
     """`(model, config)` from a detector checkpoint file.
 

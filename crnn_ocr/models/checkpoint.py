@@ -108,11 +108,17 @@ def average_checkpoints(paths: list[str | Path]) -> tuple[nn.Module, ModelConfig
     for path, data in zip(paths[1:], datas[1:]):
         if dict(data["config"]) != cfg.to_dict() or data["vocab"] != vocab.chars:
             raise CheckpointError(f"{path}: architecture or vocabulary differs from {paths[0]}; cannot average")
-    mean = {}
-    for name, first in datas[0]["state_dict"].items():
-        if first.is_floating_point():
-            mean[name] = (sum(d["state_dict"][name].double() for d in datas) / len(datas)).to(first.dtype)
-        else:
-            mean[name] = datas[-1]["state_dict"][name]
-    model.load_state_dict(mean)
+    model.load_state_dict(mean_state_dict([d["state_dict"] for d in datas]))
     return model, cfg, vocab
+
+
+def mean_state_dict(state_dicts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of same-shaped state dicts' float tensors; integer buffers (BatchNorm's batch
+    count) come from the last one."""
+    mean = {}
+    for name, first in state_dicts[0].items():
+        if first.is_floating_point():
+            mean[name] = (sum(sd[name].double() for sd in state_dicts) / len(state_dicts)).to(first.dtype)
+        else:
+            mean[name] = state_dicts[-1][name]
+    return mean
