@@ -750,7 +750,8 @@ def read_pages(
         small = plan.width * plan.height <= CROP_AREA
         results.append(_choose(result, plan.alternative, predictions, limits.seconds, floor,
                                keep_shorter_whole=plan.layout == "page" and small,
-                               max_lines=None if small and plan.layout != "photo" else FEW_LINES, long_text_floor=plan.long_text_floor))
+                               max_lines=None if small and plan.layout != "photo" else FEW_LINES,
+                               long_text_floor=plan.long_text_floor))
     return results
 
 
@@ -821,7 +822,7 @@ def _choose(result: PageResult, alternative: _Plan | None, predictions: Sequence
     reading of a few stacked lines reads more than the whole one. Of the 88 IIIT5K / IC15 / SVT training crops
     that `is_stack_of_lines` sends to the page path, the surer reading alone lost 6 words the whole reading had
     right and won 2; with this rule it loses 2 and wins 2 (`benchmarks/bench_snippets.py` for the snippets).
-    Large images (photos and pages) read into at most `max_lines` lines are weighed against their whole reading
+    Photos (small ones too) and large pages read into at most `max_lines` lines are weighed against their whole reading
     too, which also wins where it reads more characters nearly as surely (LONGER_MARGIN): on 300 training crops
     scaled up to 160,000-700,000 pixels (`benchmarks/bench_large_crops.py`) `auto` went from 61.33 / CER 38.01 to
     66.00 / 33.50 (`line` 70.00 / 22.04); the scene photos of the training sets read the same. Where the detector
