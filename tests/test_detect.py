@@ -305,6 +305,21 @@ def test_training_lowers_the_loss_and_writes_its_files(scenes, tmp_path):
     assert result.step == 12 and (tmp_path / "run" / "best.pt").exists()  # no validation: best is the last
 
 
+def test_best_checkpoint_can_follow_one_held_out_set(scenes, word_scenes, tmp_path):
+    from crnn_ocr.detect.train import train_detector
+
+    sources = [SceneSource(str(scenes), holdout=2), SceneSource(str(word_scenes), holdout=2)]
+    with pytest.raises(ConfigError, match="words/word"):
+        train_detector(tiny_config(scenes, tmp_path / "bad", data=sources, select_by="words/line"), log=lambda *_: None)
+    with pytest.raises(ConfigError, match="select_by"):
+        tiny_config(scenes, tmp_path / "x", select_by="synth")
+    result = train_detector(tiny_config(scenes, tmp_path / "run", data=sources, steps=4, val_every=2,
+                                        select_by="words/word"), log=lambda *_: None)
+    by_words = [h["sets"]["words/word"]["hmean"] for h in result.history]
+    assert result.best["by"] == "words/word" and result.best["hmean"] == max(by_words)
+    assert result.best["step"] == result.history[by_words.index(max(by_words))]["step"]
+
+
 def test_resume_is_exact(scenes, tmp_path):
     from crnn_ocr.detect.train import train_detector
 

@@ -189,6 +189,7 @@ class DetectTrainConfig:
     val_every: int = 500
     val_limit: int = 0
     val_max_side: int = 0
+    select_by: str = "mean"  # best.pt by the mean hmean of the complete held-out sets, or one "folder/level"
     checkpoint_every: int = 100
     log_every: int = 20
     max_minutes: float = 0.0
@@ -221,6 +222,8 @@ class DetectTrainConfig:
         _check(self.val_every > 0 and self.checkpoint_every > 0 and self.log_every > 0,
                "val_every, checkpoint_every and log_every must be positive")
         _check(self.val_limit >= 0 and self.val_max_side >= 0, "val_limit and val_max_side must be >= 0")
+        _check(self.select_by == "mean" or self.select_by.count("/") == 1,
+               f"select_by must be mean or folder/level (e.g. msra_td500_train/line), not {self.select_by!r}")
         _check(self.threads >= 0 and self.workers >= 0, "threads and workers must be >= 0")
         for path in [s.path for s in self.data] + list(self.val):
             _check(not _is_eval_set(path), f"{path}: ../shared/eval is for evaluation only; hold out train images")

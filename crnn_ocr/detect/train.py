@@ -4,9 +4,9 @@
 
 Files in the run's `out` folder: `last.pt` (everything needed to continue exactly: weights, optimiser,
 scheduler position, step, RNG state, config; overwritten atomically every `checkpoint_every` steps and on
-SIGTERM / Ctrl-C), `best.pt` (the best validation hmean so far) and `log.csv`. Checkpoints are
-`{"format": "crnn_ocr.detector/1", "arch", "config", "state_dict", "train_state"}`, loadable with
-`torch.load(weights_only=True)`.
+SIGTERM / Ctrl-C), `best.pt` (the best validation hmean so far: the mean over the complete held-out sets, or one
+set's with `select_by = "folder/level"`) and `log.csv`. Checkpoints are `{"format": "crnn_ocr.detector/1", "arch",
+"config", "state_dict", "train_state"}`, loadable with `torch.load(weights_only=True)`.
 
 Loss (Liao et al. 2020): BCE with 3:1 hard-negative mining on the probability map, dice on the approximate binary
 map 1 / (1 + exp(-50 (P - T))), L1 on the threshold map, weighted 1 / 1 / 10, per level channel, only where the
@@ -142,6 +142,16 @@ def validate(model: nn.Module, folders: list[SceneFolder], cfg: DetectTrainConfi
             "recall": float(np.mean(recalls)) if recalls else float("nan"), "sets": sets}
 
 
+def selection_keys(folders: list[SceneFolder], cfg: DetectTrainConfig) -> list[str]:
+    """The "folder/level" names `select_by` may take: complete held-out sets and the levels they label."""
+    return [f"{f.name}/{lv}" for f in folders if f.source.complete for lv in f.levels if lv in cfg.model.levels]
+
+
+def selection_score(scores: dict[str, Any], cfg: DetectTrainConfig) -> float:
+    """The figure best.pt is chosen by: the mean hmean, or the hmean of the one set `select_by` names."""
+    return scores["hmean"] if cfg.select_by == "mean" else scores["sets"][cfg.select_by]["hmean"]
+
+
 DetectTrainResult = TrainResult  # the same record as the recogniser's run: out, step, best, history, report, stopped
 
 
@@ -205,6 +215,9 @@ def train_detector(config: DetectTrainConfig | str | Path, resume: bool = False,
     folders = open_training_folders(sources, cfg.model, log)
     dataset = DetectionDataset(folders, cfg)
     val_folders = validation_folders(cfg, folders, log)
+    if cfg.select_by != "mean" and cfg.select_by not in selection_keys(val_folders, cfg):
+        raise ConfigError(f"select_by {cfg.select_by!r} names no complete held-out set; choose mean or one of: "
+                          + ", ".join(selection_keys(val_folders, cfg) or ["(no held-out images)"]))
     report = {"parameters": count_parameters(model), "arch": cfg.model.arch,
               "sources": {f.source.path: {"images": len(f.images), "held_out": len(f.held), "levels": f.levels,
                                           "weight": round(float(p), 4), "complete": f.source.complete}
@@ -300,8 +313,8 @@ def train_detector(config: DetectTrainConfig | str | Path, resume: bool = False,
                            val_recall=f"{scores['recall']:.4f}")
                 log(f"step {step}: validation hmean {scores['hmean']:.4f} " + " ".join(
                     f"{k}={v.get('hmean', v['recall']):.3f}" for k, v in scores["sets"].items()))
-                if scores["hmean"] > best["hmean"]:
-                    best = {"hmean": scores["hmean"], "step": step}
+                if selection_score(scores, cfg) > best["hmean"]:
+                    best = {"hmean": selection_score(scores, cfg), "step": step, "by": cfg.select_by}
                     save(best_path)
             if row is not None:
                 writer.writerow(row)
@@ -355,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    best = (f"best validation hmean {result.best['hmean']:.4f} at step {result.best['step']}: {result.out}/best.pt"
+    best = (f"best validation hmean ({result.best.get('by', 'mean')}) {result.best['hmean']:.4f} at step {result.best['step']}: {result.out}/best.pt"
             if result.best.get("step", -1) >= 0 else f"no validation yet; weights in {result.out}/last.pt")
     print(f"{'stopped' if result.stopped else 'done'} at step {result.step}; {best}")
     return 0
