@@ -21,15 +21,18 @@ LINES = ["Fresh bread daily", "Open until midnight"]
 
 
 class QuadDetector:
-    """Answers with the quads it was given (visual order: TL, TR, BR, BL on screen)."""
+    """Answers with the quads it was given (visual order: TL, TR, BR, BL on screen), or for an image of a shape in
+    `by_shape` with the quads given for that shape."""
 
-    def __init__(self, quads):
+    def __init__(self, quads, by_shape=None):
         self.quads = [np.asarray(q, np.float32) for q in quads]
+        self.by_shape = by_shape or {}
         self.calls = 0
 
     def detect(self, image, levels=None):
         self.calls += 1
-        return {"line": [Detection(q, 0.9) for q in self.quads]}
+        quads = self.by_shape.get(image.shape[:2], self.quads)
+        return {"line": [Detection(np.asarray(q, np.float32), 0.9) for q in quads]}
 
 
 def scene(background=(40, 90, 60)) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -72,12 +75,14 @@ def recognizer():
 
 @pytest.mark.parametrize("degrees", [0, 90, 180, 270])
 def test_turned_photos_read_upright(recognizer, degrees):
-    image, quads = scene()
-    image, quads = turned(image, quads, degrees)
-    result = read_page(recognizer, image, layout="photo", detector=QuadDetector(quads))
+    upright, upright_quads = scene()
+    image, quads = turned(upright, upright_quads, degrees)
+    detector = QuadDetector(quads, by_shape={upright.shape[:2]: upright_quads} if degrees in (90, 270) else None)
+    result = read_page(recognizer, image, layout="photo", detector=detector)
     assert result.orientation == degrees and result.layout == "photo"
     assert [line.text for line in result.lines] == LINES  # in reading order on the upright page
     assert result.to_dict()["orientation"] == degrees
+    assert detector.calls == (2 if degrees in (90, 270) else 1)  # lines running down: found again on the upright page
 
 
 def test_a_photo_without_text_prints_nothing(recognizer):
@@ -151,6 +156,30 @@ def test_quads_turn_and_map_back_consistently():
     pts = np.array([[3.0, 4.0]])
     assert upright_points(pts, 180, 100, 50).tolist() == [[97.0, 46.0]]
     assert upright_points(upright_points(pts, 90, 100, 50), 270, 50, 100).tolist() == pts.tolist()
+
+
+@pytest.mark.parametrize("orientation", [90, 270])
+def test_a_turned_page_is_detected_upright_and_mapped_back(orientation):
+    from crnn_ocr.page.detected import detect_turned_upright
+
+    upright = np.zeros((60, 160, 3), np.uint8)
+    upright[20:40, 10:110] = 255
+    line = np.array([[10, 20], [110, 20], [110, 40], [10, 40]], float)  # the text's own TL, TR, BR, BL
+
+    class SeesUpright:
+        def detect(self, image, levels):
+            assert np.array_equal(image, upright)
+            return {"line": [Detection(line.tolist(), 0.9)]}
+
+    turned = np.ascontiguousarray(np.rot90(upright, -orientation // 90))  # turned clockwise
+    quads = detect_turned_upright(SeesUpright(), turned, orientation)
+    h, w = turned.shape[:2]
+    in_turned = [upright_points(np.array([p]), (360 - orientation) % 360, 160, 60)[0] for p in line]
+    assert np.allclose(turn_quad(quads[0], orientation), in_turned)
+    ink = np.argwhere(turned[..., 0] > 0)
+    (y0, x0), (y1, x1) = ink.min(axis=0), ink.max(axis=0) + 1
+    assert np.allclose(quads[0].min(axis=0), [x0, y0]) and np.allclose(quads[0].max(axis=0), [x1, y1])
+    assert quads[0][0][1] == y0 and quads[0][0][0] == x0  # a visual quad: it starts at the top-left on screen
 
 
 def test_a_single_upside_down_line_on_an_upright_photo_is_turned_back(recognizer):

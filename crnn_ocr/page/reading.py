@@ -22,7 +22,14 @@ import numpy as np
 from crnn_ocr.errors import TooComplexError
 from crnn_ocr.image.io import ImageInput, read_image
 from crnn_ocr.image.preprocess import to_gray
-from crnn_ocr.page.detected import choose_orientation, detect_large_text, line_box, looks_like_document, plan_lines
+from crnn_ocr.page.detected import (
+    choose_orientation,
+    detect_large_text,
+    detect_turned_upright,
+    line_box,
+    looks_like_document,
+    plan_lines,
+)
 from crnn_ocr.page.limits import Clocks, Limits, recognize_within
 from crnn_ocr.page.lines import LineBox, TextFilter, apply_filter, crop_line, find_lines, is_single_line, is_stack_of_lines
 from crnn_ocr.text.vocab import CharInfo, Prediction
@@ -589,6 +596,8 @@ def _plan(recognizer, image, layout: str, text_filter: TextFilter | None, chunk_
             fills = any(_cover(q, W, H) >= LARGE_TEXT_FILLS for q in quads)
             min_confidence = FILLING_TEXT_MIN_CONFIDENCE if fills else LARGE_TEXT_MIN_CONFIDENCE
         orientation = choose_orientation(array, quads, recognizer.recognize_arrays, pad) if quads else 0
+        if orientation in (90, 270) and found_at_working_size:
+            quads = detect_turned_upright(detector, photo, orientation) or quads
         lines = plan_lines(array, quads, orientation)
         if text_filter is not None:
             lines = apply_filter(array, lines, text_filter)
